@@ -1,0 +1,1 @@
+"""Customer Model Factory: stage builders, validation gates and a signed evidence ledger."""
