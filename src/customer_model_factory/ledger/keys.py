@@ -1,0 +1,497 @@
+"""Ed25519 keys: raw, PEM, signed-note key text, and key files.
+
+One key algorithm only (Ed25519, RFC 8032), so nothing downstream has to negotiate one. Encodings:
+
+* key id: lowercase hex SHA-256 of the 32-byte raw public key;
+* public key file: SubjectPublicKeyInfo PEM (``openssl pkey -pubin`` reads it);
+* private key file: PKCS#8 PEM, encrypted with the library's best available scheme when a
+  passphrase is given;
+* C2SP signed-note key text (also Go's ``golang.org/x/mod/sumdb/note``): verifier key
+  ``<name>+<hex8 key hash>+<base64(type || public key)>`` and signer key
+  ``PRIVATE+KEY+<name>+<hex8 key hash>+<base64(0x01 || seed)>``.
+
+Every malformed key raises ``KeyFormatError`` with a message naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+
+from .errors import FormatError, KeyFormatError
+
+__all__ = [
+    "PUBLIC_KEY_SIZE",
+    "SEED_SIZE",
+    "SIGNATURE_SIZE",
+    "SIG_TYPE_COSIGNATURE_V1",
+    "SIG_TYPE_ED25519",
+    "PrivateKey",
+    "PublicKey",
+    "check_key_name",
+    "decode_base64",
+    "key_id",
+    "load_private_key",
+    "load_public_key",
+    "note_key_hash",
+    "save_private_key",
+    "save_public_key",
+]
+
+PUBLIC_KEY_SIZE = 32
+SEED_SIZE = 32
+SIGNATURE_SIZE = 64
+
+# Signature type identifier bytes assigned by C2SP signed-note (section "Signature types").
+SIG_TYPE_ED25519 = 0x01
+SIG_TYPE_COSIGNATURE_V1 = 0x04
+_KEY_TEXT_TYPES = (SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1)
+
+_SIGNER_KEY_PREFIX = "PRIVATE+KEY+"
+_HEX8 = re.compile(r"[0-9a-f]{8}")
+_STD_B64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+_URL_B64 = re.compile(r"(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?")
+_MAX_ECHO = 80  # longest input echoed back in an error message
+_ALGORITHM_NAMES: tuple[tuple[tuple[type, ...], str], ...] = (
+    ((rsa.RSAPrivateKey, rsa.RSAPublicKey), "RSA"),
+    ((ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey), "ECDSA"),
+    ((dsa.DSAPrivateKey, dsa.DSAPublicKey), "DSA"),
+    ((ed448.Ed448PrivateKey, ed448.Ed448PublicKey), "Ed448"),
+    ((x25519.X25519PrivateKey, x25519.X25519PublicKey), "X25519"),
+    ((x448.X448PrivateKey, x448.X448PublicKey), "X448"),
+)
+
+
+# --- small shared encoders ---------------------------------------------------------------------
+
+
+def decode_base64(
+    text: str,
+    *,
+    what: str,
+    urlsafe_ok: bool = False,
+    error: type[FormatError] = KeyFormatError,
+) -> bytes:
+    """Decode padded RFC 4648 base64 (section 4; also section 5 when ``urlsafe_ok``), strictly.
+
+    Only the canonical spelling of a byte string is accepted: correct padding, no whitespace,
+    one alphabet per string, zero trailing bits. So every byte of an encoding is significant,
+    which is what makes "flip any byte and verification fails" hold. Raises ``error`` (a
+    FormatError) naming ``what``.
+    """
+    if not isinstance(text, str):
+        raise error(f"{what}: expected base64 text, got {type(text).__name__}")
+    if _STD_B64.fullmatch(text):
+        decoded = base64.b64decode(text, validate=True)
+        canonical = base64.b64encode(decoded).decode("ascii")
+    elif urlsafe_ok and _URL_B64.fullmatch(text):
+        decoded = base64.urlsafe_b64decode(text)
+        canonical = base64.urlsafe_b64encode(decoded).decode("ascii")
+    else:
+        raise error(f"{what}: {_echo(text)} is not padded base64")
+    if canonical != text:
+        raise error(f"{what}: {_echo(text)} is not canonical base64 (non-zero pad bits)")
+    return decoded
+
+
+def check_key_name(name: str, *, error: type[FormatError] = KeyFormatError) -> str:
+    """Return ``name`` if it is a valid C2SP signed-note key name, else raise ``error``.
+
+    signed-note "Format": non-empty, no Unicode space, no ``+``. Control characters are refused
+    too, since no signed note may contain them.
+    """
+    if not isinstance(name, str):
+        raise error(f"key name: expected a string, got {type(name).__name__}")
+    if not name:
+        raise error("key name: must not be empty")
+    for char in name:
+        if char.isspace() or char == "+" or ord(char) < 0x20:
+            raise error(f"key name {_echo(name)}: contains {char!r}")
+    if not _is_utf8_encodable(name):
+        raise error(f"key name {_echo(name)}: not encodable as UTF-8")
+    return name
+
+
+def note_key_hash(name: str, sig_type: int, raw_public: bytes) -> bytes:
+    """Return the 4-byte note key hash ``SHA-256(name || 0x0A || sig_type || key)[:4]``.
+
+    C2SP signed-note "Signatures" (the recommended key ID, big-endian on the wire).
+    """
+    check_key_name(name)
+    if isinstance(sig_type, bool) or not isinstance(sig_type, int) or not 0 <= sig_type <= 0xFF:
+        raise KeyFormatError(f"signature type: expected one byte, got {sig_type!r}")
+    _check_raw_public(raw_public)
+    digest = hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([sig_type]) + raw_public).digest()
+    return digest[:4]
+
+
+def key_id(raw_public: bytes) -> str:
+    """Return a key's id: lowercase hex SHA-256 of its 32-byte raw Ed25519 public key."""
+    _check_raw_public(raw_public)
+    return hashlib.sha256(raw_public).hexdigest()
+
+
+# --- public keys -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """An Ed25519 public key (RFC 8032 section 5.1.5 encoding, 32 bytes)."""
+
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        """Refuse anything but 32 raw bytes."""
+        _check_raw_public(self.raw)
+
+    @property
+    def key_id(self) -> str:
+        """Lowercase hex SHA-256 of the raw key."""
+        return key_id(self.raw)
+
+    def verify(self, signature: bytes, message: bytes) -> bool:
+        """Return True iff ``signature`` is a valid RFC 8032 Ed25519 signature of ``message``."""
+        if not isinstance(signature, bytes) or len(signature) != SIGNATURE_SIZE:
+            return False
+        try:
+            self._crypto().verify(signature, message)
+        except InvalidSignature:
+            return False
+        return True
+
+    def to_pem(self) -> bytes:
+        """Return the key as SubjectPublicKeyInfo PEM (RFC 8410 section 4)."""
+        return self._crypto().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    @classmethod
+    def from_pem(cls, data: bytes) -> PublicKey:
+        """Parse SubjectPublicKeyInfo PEM; raise KeyFormatError unless it is an Ed25519 key."""
+        if not isinstance(data, bytes):
+            raise KeyFormatError(f"public key PEM: expected bytes, got {type(data).__name__}")
+        try:
+            loaded = serialization.load_pem_public_key(data)
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            raise KeyFormatError(f"public key PEM: malformed or unsupported ({exc})") from None
+        if not isinstance(loaded, ed25519.Ed25519PublicKey):
+            raise KeyFormatError(
+                f"public key PEM: expected an Ed25519 key, got {_algorithm_name(loaded)}"
+            )
+        return cls(_raw_public(loaded))
+
+    def verifier_key(self, name: str, sig_type: int = SIG_TYPE_ED25519) -> str:
+        """Return the C2SP verifier key text ``name+hex8+base64(type || key)``.
+
+        Type 0x01 (default) is a signed-note Ed25519 key; 0x04 is a tlog-cosignature/v1 key.
+        """
+        _check_key_text_type(sig_type)
+        key_hash = note_key_hash(name, sig_type, self.raw)
+        encoded = base64.b64encode(bytes([sig_type]) + self.raw).decode("ascii")
+        return f"{name}+{key_hash.hex()}+{encoded}"
+
+    @staticmethod
+    def parse_verifier_key(text: str, sig_type: int = SIG_TYPE_ED25519) -> tuple[str, PublicKey]:
+        """Parse C2SP verifier key text of type ``sig_type``; return ``(name, key)``.
+
+        The key hash must be 8 lowercase hex digits and equal the hash recomputed from the name,
+        the type byte and the key, so a mangled key text is refused rather than misread.
+        """
+        _check_key_text_type(sig_type)
+        if not isinstance(text, str):
+            raise KeyFormatError(f"verifier key: expected text, got {type(text).__name__}")
+        parts = text.split("+", 2)  # the base64 part may itself contain "+"
+        if len(parts) != 3:
+            raise KeyFormatError(f"verifier key {_echo(text)}: expected name+hash+key")
+        name, hash_hex, encoded = parts
+        return name, _parse_key_text(name, hash_hex, encoded, sig_type, "verifier key")
+
+    def _crypto(self) -> ed25519.Ed25519PublicKey:
+        """Return the ``cryptography`` object for this key."""
+        return ed25519.Ed25519PublicKey.from_public_bytes(self.raw)
+
+
+# --- private keys ------------------------------------------------------------------------------
+
+
+class PrivateKey:
+    """An Ed25519 private key. Its ``repr`` never shows secret material."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: ed25519.Ed25519PrivateKey) -> None:
+        """Wrap a ``cryptography`` Ed25519 private key (use the classmethods instead)."""
+        if not isinstance(key, ed25519.Ed25519PrivateKey):
+            raise KeyFormatError(f"expected an Ed25519 private key, got {_algorithm_name(key)}")
+        self._key = key
+
+    @classmethod
+    def generate(cls) -> PrivateKey:
+        """Return a fresh key from the operating system's CSPRNG."""
+        return cls(ed25519.Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> PrivateKey:
+        """Return the key whose RFC 8032 32-byte private key (seed) is ``seed``."""
+        if not isinstance(seed, bytes) or len(seed) != SEED_SIZE:
+            raise KeyFormatError(f"Ed25519 seed: expected {SEED_SIZE} bytes")
+        return cls(ed25519.Ed25519PrivateKey.from_private_bytes(seed))
+
+    @property
+    def seed(self) -> bytes:
+        """The 32-byte RFC 8032 private key. Secret: handle with care."""
+        return self._key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+
+    @property
+    def public_key(self) -> PublicKey:
+        """The matching public key."""
+        return PublicKey(_raw_public(self._key.public_key()))
+
+    def sign(self, message: bytes) -> bytes:
+        """Return the 64-byte RFC 8032 Ed25519 signature of ``message`` (deterministic)."""
+        if not isinstance(message, bytes):
+            raise TypeError(f"message: expected bytes, got {type(message).__name__}")
+        return self._key.sign(message)
+
+    def to_pem(self, passphrase: bytes | None = None) -> bytes:
+        """Return PKCS#8 PEM; encrypted (best available scheme) when a passphrase is given."""
+        encryption: serialization.KeySerializationEncryption
+        if passphrase is None:
+            encryption = serialization.NoEncryption()
+        else:
+            _check_passphrase(passphrase)
+            encryption = serialization.BestAvailableEncryption(passphrase)
+        return self._key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+        )
+
+    @classmethod
+    def from_pem(cls, data: bytes, passphrase: bytes | None = None) -> PrivateKey:
+        """Parse PKCS#8 PEM (encrypted iff ``passphrase`` is given) holding an Ed25519 key.
+
+        Raises KeyFormatError for a wrong or missing passphrase, a passphrase given for an
+        unencrypted key, a key of another algorithm, or a malformed or truncated file.
+        """
+        if not isinstance(data, bytes):
+            raise KeyFormatError(f"private key PEM: expected bytes, got {type(data).__name__}")
+        if passphrase is not None:
+            _check_passphrase(passphrase)
+        try:
+            loaded = serialization.load_pem_private_key(data, passphrase)
+        except TypeError:
+            # cryptography signals a passphrase/encryption mismatch with TypeError.
+            if passphrase is None:
+                raise KeyFormatError(
+                    "private key PEM: the key is encrypted and no passphrase was given"
+                ) from None
+            raise KeyFormatError(
+                "private key PEM: a passphrase was given but the key is not encrypted"
+            ) from None
+        except ValueError:
+            if passphrase is not None and b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in data:
+                raise KeyFormatError(
+                    "private key PEM: cannot decrypt: wrong passphrase (or a corrupted file)"
+                ) from None
+            raise KeyFormatError("private key PEM: malformed or truncated") from None
+        except UnsupportedAlgorithm as exc:
+            raise KeyFormatError(f"private key PEM: unsupported key ({exc})") from None
+        if not isinstance(loaded, ed25519.Ed25519PrivateKey):
+            raise KeyFormatError(
+                f"private key PEM: expected an Ed25519 key, got {_algorithm_name(loaded)}"
+            )
+        return cls(loaded)
+
+    def signer_key(self, name: str) -> str:
+        """Return Go ``sumdb/note`` signer key text ``PRIVATE+KEY+name+hex8+base64(0x01||seed)``."""
+        key_hash = note_key_hash(name, SIG_TYPE_ED25519, self.public_key.raw)
+        encoded = base64.b64encode(bytes([SIG_TYPE_ED25519]) + self.seed).decode("ascii")
+        return f"{_SIGNER_KEY_PREFIX}{name}+{key_hash.hex()}+{encoded}"
+
+    @classmethod
+    def from_signer_key(cls, text: str) -> tuple[str, PrivateKey]:
+        """Parse Go ``sumdb/note`` signer key text; return ``(name, key)``.
+
+        The key hash is checked against the public key derived from the seed.
+        """
+        if not isinstance(text, str):
+            raise KeyFormatError(f"signer key: expected text, got {type(text).__name__}")
+        if not text.startswith(_SIGNER_KEY_PREFIX):
+            raise KeyFormatError("signer key: must start with PRIVATE+KEY+")
+        parts = text[len(_SIGNER_KEY_PREFIX) :].split("+", 2)
+        if len(parts) != 3:
+            raise KeyFormatError("signer key: expected PRIVATE+KEY+name+hash+key")
+        name, hash_hex, encoded = parts
+        check_key_name(name)
+        if not _HEX8.fullmatch(hash_hex):
+            raise KeyFormatError("signer key: key hash must be 8 lowercase hex digits")
+        body = decode_base64(encoded, what="signer key")
+        if len(body) != 1 + SEED_SIZE or body[0] != SIG_TYPE_ED25519:
+            raise KeyFormatError("signer key: expected base64(0x01 || 32-byte seed)")
+        key = cls.from_seed(body[1:])
+        if note_key_hash(name, SIG_TYPE_ED25519, key.public_key.raw).hex() != hash_hex:
+            raise KeyFormatError("signer key: key hash does not match the key")
+        return name, key
+
+    def __repr__(self) -> str:
+        """Show the public key id only."""
+        return f"PrivateKey(key_id={self.public_key.key_id!r})"
+
+
+# --- key files ---------------------------------------------------------------------------------
+
+
+def save_private_key(path: Path, key: PrivateKey, passphrase: bytes | None = None) -> Path:
+    """Write ``key`` as PKCS#8 PEM to a new file created with mode 0600; return the path.
+
+    The file appears atomically and complete (temp file, fsync, hard link, fsync directory);
+    an existing file is never overwritten (FileExistsError), even when created concurrently.
+    """
+    return _create_new_file(Path(path), key.to_pem(passphrase), 0o600)
+
+
+def load_private_key(path: Path, passphrase: bytes | None = None) -> PrivateKey:
+    """Read a PKCS#8 PEM private key file written by ``save_private_key``."""
+    return PrivateKey.from_pem(Path(path).read_bytes(), passphrase)
+
+
+def save_public_key(path: Path, key: PublicKey) -> Path:
+    """Write ``key`` as SubjectPublicKeyInfo PEM to a new file (mode 0644); return the path.
+
+    Same atomic, never-overwrite guarantees as ``save_private_key``: a pinned key is a trust
+    anchor, so replacing one must be a deliberate delete first.
+    """
+    return _create_new_file(Path(path), key.to_pem(), 0o644)
+
+
+def load_public_key(path: Path) -> PublicKey:
+    """Read a public key file: SubjectPublicKeyInfo PEM, or one verifier-key line.
+
+    A verifier-key line may have type 0x01 (signed-note) or 0x04 (cosignature/v1) and may end
+    in one newline; its name is checked against its key hash, then dropped.
+    """
+    data = Path(path).read_bytes()
+    if data.lstrip().startswith(b"-----BEGIN"):
+        return PublicKey.from_pem(data)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise KeyFormatError(f"{path}: neither PEM nor a verifier key line") from None
+    line = text.removesuffix("\n")
+    try:
+        return PublicKey.parse_verifier_key(line, _verifier_key_type(line))[1]
+    except KeyFormatError as exc:
+        raise KeyFormatError(f"{path}: {exc}") from None
+
+
+# --- private helpers ---------------------------------------------------------------------------
+
+
+def _verifier_key_type(text: str) -> int:
+    """Return the type byte a verifier key text declares (its decoded key's first byte)."""
+    parts = text.split("+", 2)
+    if len(parts) != 3:
+        raise KeyFormatError("neither PEM nor a verifier key line (name+hash+key)")
+    body = decode_base64(parts[2], what="verifier key")
+    if not body:
+        raise KeyFormatError("verifier key: empty key")
+    return body[0]
+
+
+def _parse_key_text(name: str, hash_hex: str, encoded: str, sig_type: int, what: str) -> PublicKey:
+    """Check a verifier key's three fields and return its public key."""
+    check_key_name(name)
+    if not _HEX8.fullmatch(hash_hex):
+        raise KeyFormatError(f"{what}: key hash must be 8 lowercase hex digits")
+    body = decode_base64(encoded, what=what)
+    if len(body) != 1 + PUBLIC_KEY_SIZE:
+        raise KeyFormatError(f"{what}: expected base64(type || 32-byte key)")
+    if body[0] != sig_type:
+        raise KeyFormatError(f"{what}: type byte {body[0]:#04x}, expected {sig_type:#04x}")
+    key = PublicKey(body[1:])
+    if note_key_hash(name, sig_type, key.raw).hex() != hash_hex:
+        raise KeyFormatError(f"{what}: key hash {hash_hex} does not match the name and key")
+    return key
+
+
+def _create_new_file(path: Path, data: bytes, mode: int) -> Path:
+    """Create ``path`` holding ``data`` with ``mode``, atomically, refusing to replace a file."""
+    if path.exists() or path.is_symlink():
+        raise FileExistsError(f"{path}: refusing to overwrite an existing file")
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            # mkstemp creates 0600 whatever the umask; set the exact mode wanted.
+            os.fchmod(handle.fileno(), mode)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # link(2), unlike rename(2), fails if the target exists: no check-then-act race.
+        os.link(tmp_name, path)
+    finally:
+        os.unlink(tmp_name)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def _check_raw_public(raw: bytes) -> None:
+    """Raise KeyFormatError unless ``raw`` is 32 bytes."""
+    if not isinstance(raw, bytes) or len(raw) != PUBLIC_KEY_SIZE:
+        size = len(raw) if isinstance(raw, bytes | bytearray) else type(raw).__name__
+        raise KeyFormatError(f"Ed25519 public key: expected {PUBLIC_KEY_SIZE} bytes, got {size}")
+
+
+def _check_key_text_type(sig_type: int) -> None:
+    """Raise KeyFormatError unless ``sig_type`` is a type our key texts support."""
+    if sig_type not in _KEY_TEXT_TYPES:
+        raise KeyFormatError(f"key text type {sig_type!r}: only 0x01 and 0x04 are supported")
+
+
+def _check_passphrase(passphrase: bytes) -> None:
+    """Raise ValueError unless the passphrase is non-empty bytes."""
+    if not isinstance(passphrase, bytes) or not passphrase:
+        raise ValueError("passphrase: expected non-empty bytes")
+
+
+def _raw_public(key: ed25519.Ed25519PublicKey) -> bytes:
+    """Return the 32 raw bytes of a ``cryptography`` Ed25519 public key."""
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def _algorithm_name(key: object) -> str:
+    """Name a foreign key's algorithm for an error message."""
+    for kinds, name in _ALGORITHM_NAMES:
+        if isinstance(key, kinds):
+            return name
+    return type(key).__name__
+
+
+def _is_utf8_encodable(text: str) -> bool:
+    """Return False for strings holding lone surrogates."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _echo(value: str) -> str:
+    """Quote ``value`` for an error message, truncated."""
+    return repr(value if len(value) <= _MAX_ECHO else value[:_MAX_ECHO] + "...")

@@ -1,0 +1,280 @@
+"""The in-toto Statement v1 a ledger record signs (github.com/in-toto/attestation spec/v1).
+
+One subject (the recorded blob: name = its kind, digest = its SHA-256) and our predicate::
+
+    {"_type": "https://in-toto.io/Statement/v1",
+     "subject": [{"name": KIND, "digest": {"sha256": HEX}}],
+     "predicateType": "https://customer-model-factory.dev/ledger-record/v1",
+     "predicate": {"kind": KIND, "parents": [{"kind": ..., "sha256": ...}, ...],
+                   "origin": ORIGIN, "time": "YYYY-MM-DDTHH:MM:SSZ", "tool_version": ...}}
+
+The canonical bytes are ``json.dumps(obj, sort_keys=True, separators=(",", ":"),
+ensure_ascii=False)`` in UTF-8, and ``from_bytes`` accepts only those exact bytes, so a statement
+has exactly one encoding and its blob id is a function of its content.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import FormatError
+from .keys import check_key_name
+
+__all__ = [
+    "PAYLOAD_TYPE",
+    "PREDICATE_TYPE",
+    "STATEMENT_TYPE",
+    "Parent",
+    "RecordStatement",
+    "format_time",
+]
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+PREDICATE_TYPE = "https://customer-model-factory.dev/ledger-record/v1"
+
+MAX_TOOL_VERSION = 128
+
+_KIND = re.compile(r"[a-z0-9_.-]{1,64}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+_TOP_FIELDS = ("_type", "predicate", "predicateType", "subject")
+_SUBJECT_FIELDS = ("digest", "name")
+_PREDICATE_FIELDS = ("kind", "origin", "parents", "time", "tool_version")
+_PARENT_FIELDS = ("kind", "sha256")
+
+
+def format_time(moment: datetime) -> str:
+    """Return the statement time spelling of an aware datetime: UTC ``YYYY-MM-DDTHH:MM:SSZ``.
+
+    Sub-second digits are dropped, so one instant has one spelling.
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("statement time: expected a timezone-aware datetime")
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("statement time: outside the years 0001..9999 in UTC") from None
+    # Not strftime: glibc's %Y does not zero-pad years before 1000.
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
+        f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}Z"
+    )
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A parent blob of a record: its kind and its SHA-256 (the blob id)."""
+
+    kind: str
+    sha256: str
+
+    def __post_init__(self) -> None:
+        """Check the kind pattern and the 64-hex digest."""
+        _check_kind(self.kind, "parent kind")
+        _check_sha256(self.sha256, "parent sha256")
+
+
+@dataclass(frozen=True)
+class RecordStatement:
+    """What a ledger record asserts: blob ``sha256`` of ``kind`` was made from ``parents``."""
+
+    kind: str
+    sha256: str
+    parents: tuple[Parent, ...]
+    origin: str
+    time: str
+    tool_version: str
+
+    def __post_init__(self) -> None:
+        """Check every field; parents are distinct blobs, none of them the subject."""
+        _check_kind(self.kind, "kind")
+        _check_sha256(self.sha256, "sha256")
+        _check_parents(self.parents, self.sha256)
+        check_key_name(self.origin, error=FormatError)
+        _check_time(self.time)
+        _check_tool_version(self.tool_version)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the in-toto Statement v1 as plain JSON data."""
+        return {
+            "_type": STATEMENT_TYPE,
+            "subject": [{"name": self.kind, "digest": {"sha256": self.sha256}}],
+            "predicateType": PREDICATE_TYPE,
+            "predicate": {
+                "kind": self.kind,
+                "parents": [{"kind": p.kind, "sha256": p.sha256} for p in self.parents],
+                "origin": self.origin,
+                "time": self.time,
+                "tool_version": self.tool_version,
+            },
+        }
+
+    def to_bytes(self) -> bytes:
+        """Return the canonical bytes (sorted keys, no whitespace, UTF-8, no ASCII escaping)."""
+        return _canonical(self.to_dict())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RecordStatement:
+        """Parse canonical statement bytes; raise FormatError on any deviation.
+
+        Exact fields and types, one subject whose name equals the predicate kind, the expected
+        ``_type`` and ``predicateType``, and bytes equal to ``to_bytes()`` of the result.
+        """
+        document = _load(data)
+        _exact_fields(document, _TOP_FIELDS, "statement")
+        if document["_type"] != STATEMENT_TYPE:
+            raise FormatError(f"statement._type: expected {STATEMENT_TYPE!r}")
+        if document["predicateType"] != PREDICATE_TYPE:
+            raise FormatError(f"statement.predicateType: expected {PREDICATE_TYPE!r}")
+        name, sha256 = _subject(document["subject"])
+        predicate = _object(document["predicate"], "statement.predicate")
+        _exact_fields(predicate, _PREDICATE_FIELDS, "statement.predicate")
+        kind = _string(predicate["kind"], "statement.predicate.kind")
+        if name != kind:
+            raise FormatError(f"statement: subject name {name!r} is not the kind {kind!r}")
+        statement = cls(
+            kind=kind,
+            sha256=sha256,
+            parents=_parents(predicate["parents"]),
+            origin=_string(predicate["origin"], "statement.predicate.origin"),
+            time=_string(predicate["time"], "statement.predicate.time"),
+            tool_version=_string(predicate["tool_version"], "statement.predicate.tool_version"),
+        )
+        if statement.to_bytes() != data:
+            raise FormatError("statement: bytes are not in canonical form")
+        return statement
+
+
+def _canonical(document: dict[str, Any]) -> bytes:
+    """The one encoding: sorted keys, compact separators, literal UTF-8."""
+    return json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def _load(data: bytes) -> dict[str, Any]:
+    """Decode UTF-8 JSON holding one object, refusing duplicate keys."""
+    if not isinstance(data, bytes):
+        raise FormatError(f"statement: expected bytes, got {type(data).__name__}")
+    try:
+        document = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"statement: not valid UTF-8 at byte {exc.start}") from None
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"statement: not JSON ({exc.msg} at offset {exc.pos})") from None
+    return _object(document, "statement")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Build a dict, refusing a key that appears twice."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise FormatError(f"statement: duplicate field {key!r}")
+        result[key] = value
+    return result
+
+
+def _subject(value: Any) -> tuple[str, str]:
+    """Return (name, sha256) of the one subject."""
+    if not isinstance(value, list) or len(value) != 1:
+        raise FormatError("statement.subject: expected a list of exactly one subject")
+    subject = _object(value[0], "statement.subject[0]")
+    _exact_fields(subject, _SUBJECT_FIELDS, "statement.subject[0]")
+    digest = _object(subject["digest"], "statement.subject[0].digest")
+    _exact_fields(digest, ("sha256",), "statement.subject[0].digest")
+    name = _string(subject["name"], "statement.subject[0].name")
+    return name, _string(digest["sha256"], "statement.subject[0].digest.sha256")
+
+
+def _parents(value: Any) -> tuple[Parent, ...]:
+    """Return the parents list as Parent values, in order."""
+    if not isinstance(value, list):
+        raise FormatError("statement.predicate.parents: expected a list")
+    parents = []
+    for index, item in enumerate(value):
+        where = f"statement.predicate.parents[{index}]"
+        parent = _object(item, where)
+        _exact_fields(parent, _PARENT_FIELDS, where)
+        kind = _string(parent["kind"], f"{where}.kind")
+        parents.append(Parent(kind, _string(parent["sha256"], f"{where}.sha256")))
+    return tuple(parents)
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    """Return ``value`` if it is a JSON object."""
+    if not isinstance(value, dict):
+        raise FormatError(f"{where}: expected an object")
+    return value
+
+
+def _string(value: Any, where: str) -> str:
+    """Return ``value`` if it is a JSON string."""
+    if not isinstance(value, str):
+        raise FormatError(f"{where}: expected a string")
+    return value
+
+
+def _exact_fields(obj: dict[str, Any], fields: tuple[str, ...], where: str) -> None:
+    """Refuse missing and unknown fields."""
+    missing = sorted(set(fields) - set(obj))
+    if missing:
+        raise FormatError(f"{where}: missing field {missing[0]!r}")
+    unknown = sorted(set(obj) - set(fields))
+    if unknown:
+        raise FormatError(f"{where}: unknown field {unknown[0]!r}")
+
+
+def _check_kind(kind: str, what: str) -> None:
+    """Raise FormatError unless ``kind`` matches ``[a-z0-9_.-]{1,64}``."""
+    if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+        raise FormatError(f"{what}: {kind!r} does not match [a-z0-9_.-]{{1,64}}")
+
+
+def _check_sha256(digest: str, what: str) -> None:
+    """Raise FormatError unless ``digest`` is 64 lowercase hex digits."""
+    if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+        raise FormatError(f"{what}: {digest!r} is not 64 lowercase hex digits")
+
+
+def _check_parents(parents: tuple[Parent, ...], subject: str) -> None:
+    """Raise FormatError unless parents are distinct blobs other than the subject."""
+    if not isinstance(parents, tuple) or not all(isinstance(p, Parent) for p in parents):
+        raise FormatError("parents: expected a tuple of Parent")
+    seen: set[str] = set()
+    for parent in parents:
+        if parent.sha256 == subject:
+            raise FormatError(f"parents: {parent.sha256} is the statement's own subject")
+        if parent.sha256 in seen:
+            raise FormatError(f"parents: blob {parent.sha256} is listed twice")
+        seen.add(parent.sha256)
+
+
+def _check_time(value: str) -> None:
+    """Raise FormatError unless ``value`` is a real UTC instant spelled YYYY-MM-DDTHH:MM:SSZ."""
+    if not isinstance(value, str) or not _TIME.fullmatch(value):
+        raise FormatError(f"time: {value!r} is not YYYY-MM-DDTHH:MM:SSZ")
+    try:
+        datetime.strptime(value, _TIME_FORMAT)
+    except ValueError:
+        raise FormatError(f"time: {value!r} is not a valid date and time") from None
+
+
+def _check_tool_version(value: str) -> None:
+    """Raise FormatError unless ``value`` is 1..128 characters without control characters."""
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_TOOL_VERSION:
+        raise FormatError(f"tool_version: expected 1 to {MAX_TOOL_VERSION} characters")
+    if _CONTROL.search(value):
+        raise FormatError(f"tool_version: {value!r} contains a control character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FormatError("tool_version: not encodable as UTF-8") from None
