@@ -6,6 +6,7 @@ manifest's ledger id.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -62,10 +63,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
