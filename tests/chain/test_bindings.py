@@ -1,0 +1,582 @@
+"""Tests for check_bindings: each binding family, forged in isolation, gives its exact code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import chain_fixtures as cf
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from customer_model_factory.benchmark_selection import select_customer_model
+from customer_model_factory.chain import BINDING_CODES, check_bindings, kinds
+from customer_model_factory.chain.findings import codes
+from customer_model_factory.chain.kinds import PROMOTION_SCHEMA, PromotionRecord, TraceDataset
+from customer_model_factory.dataset_contract import validate_customer_trace_dataset
+from customer_model_factory.monitoring_manifest import build_monitoring_manifest
+from customer_model_factory.release_gate import build_release_gate_manifest
+from customer_model_factory.runtime_package import build_customer_runtime_package
+
+F = cf.build_factory()
+ERROR = {"code": "x", "severity": "error", "message": "x"}
+
+
+def not_ready(manifest: Any) -> Any:
+    """Return ``manifest`` made honestly not ready (an error finding), self-hash recomputed."""
+    field = "blockers" if hasattr(manifest, "blockers") else "findings"
+    changes: dict[str, Any] = {"ready": False, field: (*getattr(manifest, field), ERROR)}
+    if hasattr(manifest, "promotion_allowed"):
+        changes["promotion_allowed"] = False
+    return cf.rehash(manifest, **changes)
+
+
+def bind(kind: str, manifest: Any, **parents: Any) -> list[str]:
+    """Return the codes of check_bindings with ``parents`` given as kind=object or list."""
+    grouped = {k: v if isinstance(v, list) else [v] for k, v in parents.items()}
+    return codes(check_bindings(kind, manifest, grouped))
+
+
+# -- the honest chain binds --------------------------------------------------------------------
+
+
+def honest_cases(trace: TraceDataset) -> list[tuple[str, Any, dict[str, Any]]]:
+    """Every (kind, child, parents) edge of the valid factory run."""
+    return [
+        (kinds.DATASET_REPORT, F.report, {kinds.TRACE_DATASET: trace}),
+        (kinds.TRAINING_MANIFEST, F.training, {kinds.DATASET_REPORT: F.report}),
+        *((kinds.BENCHMARK_RESULT, b, {kinds.TRAINING_MANIFEST: F.training}) for b in F.benchmarks),
+        (kinds.SELECTION_REPORT, F.selection, {kinds.BENCHMARK_RESULT: list(F.benchmarks)}),
+        (kinds.DEPLOYMENT_MANIFEST, F.deployment, {kinds.SELECTION_REPORT: F.selection}),
+        (
+            kinds.EVIDENCE_PACK,
+            F.evidence,
+            {kinds.DEPLOYMENT_MANIFEST: F.deployment, kinds.SECTOR_MAPPING: F.mapping},
+        ),
+        (
+            kinds.RUNTIME_PACKAGE,
+            F.runtime,
+            {kinds.DEPLOYMENT_MANIFEST: F.deployment, kinds.EVIDENCE_PACK: F.evidence},
+        ),
+        (kinds.MONITORING_MANIFEST, F.monitoring, {kinds.RUNTIME_PACKAGE: F.runtime}),
+        (
+            kinds.RISK_REGISTER,
+            F.register,
+            {kinds.EVIDENCE_PACK: F.evidence, kinds.MONITORING_MANIFEST: F.monitoring},
+        ),
+        (
+            kinds.RELEASE_GATE,
+            F.gate,
+            {
+                kinds.RUNTIME_PACKAGE: F.runtime,
+                kinds.EVIDENCE_PACK: F.evidence,
+                kinds.MONITORING_MANIFEST: F.monitoring,
+                kinds.RISK_REGISTER: F.register,
+            },
+        ),
+    ]
+
+
+@pytest.fixture
+def trace(tmp_path: Path) -> TraceDataset:
+    """The factory's trace rows as a JSONL file."""
+    path = tmp_path / "traces.jsonl"
+    path.write_bytes(cf.trace_bytes(F.rows))
+    return TraceDataset("", path)
+
+
+def test_the_honest_chain_binds(trace: TraceDataset) -> None:
+    for kind, child, parents in honest_cases(trace):
+        assert bind(kind, child, **parents) == [], kind
+
+
+def test_kinds_without_parents_have_no_bindings() -> None:
+    assert bind(kinds.SECTOR_MAPPING, F.mapping) == []
+    assert bind(kinds.TRACE_DATASET, object()) == []
+
+
+def test_binding_codes_are_unique_and_prefixed() -> None:
+    assert len(set(BINDING_CODES)) == len(BINDING_CODES)
+    assert all(code.startswith("bind_") for code in BINDING_CODES)
+
+
+def test_missing_or_mistyped_parents_are_caller_errors() -> None:
+    with pytest.raises(ValueError, match="exactly one dataset_report"):
+        check_bindings(kinds.TRAINING_MANIFEST, F.training, {})
+    with pytest.raises(TypeError, match="CustomerDatasetValidationReport"):
+        check_bindings(kinds.TRAINING_MANIFEST, F.training, {kinds.DATASET_REPORT: [F.mapping]})
+    with pytest.raises(TypeError, match="CustomerTrainingManifest"):
+        check_bindings(kinds.TRAINING_MANIFEST, F.mapping, {kinds.DATASET_REPORT: [F.report]})
+
+
+# -- dataset report <- trace rows --------------------------------------------------------------
+
+
+def write_rows(tmp_path: Path, rows: list[dict[str, Any]]) -> TraceDataset:
+    """Write ``rows`` as JSONL and return the dataset handle."""
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(cf.trace_bytes(rows))
+    return TraceDataset("", path)
+
+
+def test_dataset_hash_must_be_the_hash_of_the_rows(trace: TraceDataset) -> None:
+    forged = replace(F.report, dataset_hash="a" * 64)
+    assert bind(kinds.DATASET_REPORT, forged, trace_dataset=trace) == ["bind_dataset_hash"]
+
+
+def test_dataset_counts_must_be_recounted(trace: TraceDataset) -> None:
+    forged = replace(F.report, row_count=4, high_risk_count=0)
+    findings = check_bindings(kinds.DATASET_REPORT, forged, {kinds.TRACE_DATASET: [trace]})
+    assert codes(findings) == ["bind_dataset_counts"]
+    assert "row_count" in findings[0].message and "high_risk_count" in findings[0].message
+
+
+def test_dropped_row_findings_are_found(tmp_path: Path) -> None:
+    rows = cf.trace_rows()
+    rows[2]["trace_id"] = rows[0]["trace_id"]  # a duplicate trace id
+    honest = validate_customer_trace_dataset(rows, cf.workspace())
+    assert [f.code for f in honest.findings] == ["duplicate_trace_id"]
+    data = write_rows(tmp_path, rows)
+    assert bind(kinds.DATASET_REPORT, honest, trace_dataset=data) == []
+    forged = replace(honest, ready=True, findings=())
+    assert bind(kinds.DATASET_REPORT, forged, trace_dataset=data) == ["bind_dataset_findings"]
+
+
+def test_workspace_and_profile_findings_are_not_compared(tmp_path: Path) -> None:
+    rows = cf.trace_rows()
+    narrow = replace(cf.workspace(), allowed_splits=("train", "eval", "test", "holdout"))
+    honest = validate_customer_trace_dataset(rows, narrow, vertical_profile="regulated")
+    assert {f.code for f in honest.findings} >= {"split_missing", "sector_metadata_missing"}
+    assert bind(kinds.DATASET_REPORT, honest, trace_dataset=write_rows(tmp_path, rows)) == []
+
+
+def test_unreadable_trace_rows(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(cf.trace_bytes(F.rows) + b"{not json\n")
+    findings = bind(kinds.DATASET_REPORT, F.report, trace_dataset=TraceDataset("", path))
+    assert findings == ["bind_dataset_trace_unreadable"]
+
+
+# -- one forgery per family ---------------------------------------------------------------------
+
+Case = tuple[str, str, Callable[[], tuple[Any, dict[str, Any]]], list[str]]
+
+
+def _gate_parents(**override: Any) -> dict[str, Any]:
+    parents = {
+        kinds.RUNTIME_PACKAGE: F.runtime,
+        kinds.EVIDENCE_PACK: F.evidence,
+        kinds.MONITORING_MANIFEST: F.monitoring,
+        kinds.RISK_REGISTER: F.register,
+    }
+    parents.update(override)
+    return parents
+
+
+def _runtime_dropping_a_finding() -> tuple[Any, dict[str, Any]]:
+    stale = cf.rehash(F.evidence, artefacts={**F.evidence.artefacts, "deployment_hash": "b" * 64})
+    honest = build_customer_runtime_package(
+        runtime_id="runtime-alpha",
+        deployment_manifest=F.deployment,
+        evidence_pack=stale,
+        runtime_mode="offline_private",
+    )
+    assert [f["code"] for f in honest.findings] == ["evidence_deployment_hash_mismatch"]
+    forged = cf.rehash(honest, ready=True, findings=())
+    return forged, {kinds.DEPLOYMENT_MANIFEST: F.deployment, kinds.EVIDENCE_PACK: stale}
+
+
+def _gate_dropping_a_blocker() -> tuple[Any, dict[str, Any]]:
+    other_runtime = cf.rehash(
+        F.monitoring, package_version={**F.monitoring.package_version, "runtime_hash": "c" * 64}
+    )
+    register = cf.rehash(F.register, monitoring_hash=other_runtime.monitoring_hash)
+    honest = build_release_gate_manifest(
+        release_id="release-alpha",
+        enterprise_ready=True,
+        enterprise_blocking_debt_ids=(),
+        runtime_package=F.runtime,
+        evidence_pack=F.evidence,
+        monitoring_manifest=other_runtime,
+        risk_register=register,
+        generated_at=cf.GENERATED_AT,
+    )
+    assert [b["code"] for b in honest.blockers] == ["monitoring_runtime_hash_mismatch"]
+    forged = cf.rehash(honest, ready=True, promotion_allowed=True, blockers=())
+    parents = _gate_parents(
+        **{kinds.MONITORING_MANIFEST: other_runtime, kinds.RISK_REGISTER: register}
+    )
+    return forged, parents
+
+
+def _monitoring_of(runtime: Any) -> Any:
+    return build_monitoring_manifest(
+        monitoring_id="monitoring-alpha",
+        runtime_package=runtime,
+        metrics=cf.monitoring_metrics(),
+        thresholds=cf.THRESHOLDS,
+        observation_window="2026-05-01/2026-05-14",
+        monitored_at="2026-05-15T00:00:00Z",
+        review_queue_uri="s3://alpha/review",
+        incident_queue_uri="s3://alpha/incidents",
+    )
+
+
+def _mixed_selection() -> tuple[Any, dict[str, Any]]:
+    other = cf.rehash(F.benchmarks[1], customer_id="customer-beta")
+    selection = select_customer_model(
+        selection_id="sel-alpha",
+        objective_profile="zero_silent_unsafe_pass",
+        candidates=[F.benchmarks[0], other],
+    )
+    return selection, {kinds.BENCHMARK_RESULT: [F.benchmarks[0], other]}
+
+
+CASES: list[Case] = [
+    (
+        "training identity",
+        kinds.TRAINING_MANIFEST,
+        lambda: (cf.rehash(F.training, tenant_id="other"), {kinds.DATASET_REPORT: F.report}),
+        ["bind_training_identity"],
+    ),
+    (
+        "training dataset hash",
+        kinds.TRAINING_MANIFEST,
+        lambda: (
+            cf.rehash(F.training, dataset_hash="d" * 64),
+            {kinds.DATASET_REPORT: F.report},
+        ),
+        ["bind_training_dataset_hash"],
+    ),
+    (
+        "training dataset_ready flag",
+        kinds.TRAINING_MANIFEST,
+        lambda: (F.training, {kinds.DATASET_REPORT: not_ready(F.report)}),
+        ["bind_training_verdict"],
+    ),
+    (
+        "benchmark identity",
+        kinds.BENCHMARK_RESULT,
+        lambda: (
+            cf.rehash(F.benchmarks[0], workspace_id="w"),
+            {kinds.TRAINING_MANIFEST: F.training},
+        ),
+        ["bind_benchmark_identity"],
+    ),
+    (
+        "benchmark training hash and readiness",
+        kinds.BENCHMARK_RESULT,
+        lambda: (F.benchmarks[0], {kinds.TRAINING_MANIFEST: not_ready(F.training)}),
+        ["bind_benchmark_training_hash", "bind_benchmark_verdict"],
+    ),
+    (
+        "selection candidate set",
+        kinds.SELECTION_REPORT,
+        lambda: (F.selection, {kinds.BENCHMARK_RESULT: [F.benchmarks[0]]}),
+        ["bind_selection_candidate_set"],
+    ),
+    (
+        "selection candidate content (identity is not in result_hash)",
+        kinds.SELECTION_REPORT,
+        lambda: (
+            F.selection,
+            {kinds.BENCHMARK_RESULT: [replace(F.benchmarks[0], customer_id="x"), F.benchmarks[1]]},
+        ),
+        ["bind_selection_candidate"],
+    ),
+    (
+        "selection of two customers",
+        kinds.SELECTION_REPORT,
+        _mixed_selection,
+        ["bind_selection_identity"],
+    ),
+    (
+        "deployment selection hash and readiness",
+        kinds.DEPLOYMENT_MANIFEST,
+        lambda: (F.deployment, {kinds.SELECTION_REPORT: not_ready(F.selection)}),
+        ["bind_deployment_selection_hash", "bind_deployment_verdict"],
+    ),
+    (
+        "deployment selected model",
+        kinds.DEPLOYMENT_MANIFEST,
+        lambda: (
+            cf.rehash(F.deployment, selected_model_artifact_uri="gs://elsewhere"),
+            {kinds.SELECTION_REPORT: F.selection},
+        ),
+        ["bind_deployment_selected_model"],
+    ),
+    (
+        "deployment identity",
+        kinds.DEPLOYMENT_MANIFEST,
+        lambda: (
+            cf.rehash(F.deployment, customer_id="customer-beta"),
+            {kinds.SELECTION_REPORT: F.selection},
+        ),
+        ["bind_deployment_identity"],
+    ),
+    (
+        "evidence identity",
+        kinds.EVIDENCE_PACK,
+        lambda: (
+            cf.rehash(F.evidence, environment="staging"),
+            {kinds.DEPLOYMENT_MANIFEST: F.deployment, kinds.SECTOR_MAPPING: F.mapping},
+        ),
+        ["bind_evidence_identity"],
+    ),
+    (
+        "evidence artefacts",
+        kinds.EVIDENCE_PACK,
+        lambda: (
+            cf.rehash(F.evidence, artefacts={**F.evidence.artefacts, "audit_log_uri": "s3://x"}),
+            {kinds.DEPLOYMENT_MANIFEST: F.deployment, kinds.SECTOR_MAPPING: F.mapping},
+        ),
+        ["bind_evidence_artefacts"],
+    ),
+    (
+        "evidence control evidence",
+        kinds.EVIDENCE_PACK,
+        lambda: (
+            cf.rehash(F.evidence, control_evidence={"audit_logging": ("decision_log",)}),
+            {kinds.DEPLOYMENT_MANIFEST: F.deployment, kinds.SECTOR_MAPPING: F.mapping},
+        ),
+        ["bind_evidence_mapping"],
+    ),
+    (
+        "evidence mapping hash and URI finding",
+        kinds.EVIDENCE_PACK,
+        lambda: (
+            F.evidence,
+            {
+                kinds.DEPLOYMENT_MANIFEST: F.deployment,
+                kinds.SECTOR_MAPPING: cf.rehash(F.mapping, evidence_pack_uri="s3://other"),
+            },
+        ),
+        ["bind_evidence_mapping", "bind_evidence_verdict"],
+    ),
+    (
+        "runtime identity",
+        kinds.RUNTIME_PACKAGE,
+        lambda: (
+            cf.rehash(F.runtime, deployment_id="dep-other"),
+            {kinds.DEPLOYMENT_MANIFEST: F.deployment, kinds.EVIDENCE_PACK: F.evidence},
+        ),
+        ["bind_runtime_identity"],
+    ),
+    (
+        "runtime evidence hash",
+        kinds.RUNTIME_PACKAGE,
+        lambda: (
+            cf.rehash(F.runtime, evidence_hash="e" * 64),
+            {kinds.DEPLOYMENT_MANIFEST: F.deployment, kinds.EVIDENCE_PACK: F.evidence},
+        ),
+        ["bind_runtime_evidence_hash"],
+    ),
+    (
+        "runtime config",
+        kinds.RUNTIME_PACKAGE,
+        lambda: (
+            cf.rehash(F.runtime, runtime_config={**F.runtime.runtime_config, "threshold": 0.1}),
+            {kinds.DEPLOYMENT_MANIFEST: F.deployment, kinds.EVIDENCE_PACK: F.evidence},
+        ),
+        ["bind_runtime_config"],
+    ),
+    (
+        "runtime dropped finding",
+        kinds.RUNTIME_PACKAGE,
+        _runtime_dropping_a_finding,
+        ["bind_runtime_verdict"],
+    ),
+    (
+        "monitoring identity",
+        kinds.MONITORING_MANIFEST,
+        lambda: (
+            cf.rehash(F.monitoring, runtime_id="runtime-other"),
+            {kinds.RUNTIME_PACKAGE: F.runtime},
+        ),
+        ["bind_monitoring_identity"],
+    ),
+    (
+        "monitoring evidence hash",
+        kinds.MONITORING_MANIFEST,
+        lambda: (
+            cf.rehash(F.monitoring, evidence_hash="e" * 64),
+            {kinds.RUNTIME_PACKAGE: F.runtime},
+        ),
+        ["bind_monitoring_evidence_hash"],
+    ),
+    (
+        "monitoring of another runtime build",
+        kinds.MONITORING_MANIFEST,
+        lambda: (
+            F.monitoring,
+            {kinds.RUNTIME_PACKAGE: cf.rehash(F.runtime, runtime_mode="on_prem")},
+        ),
+        ["bind_monitoring_package_version"],
+    ),
+    (
+        "monitoring decision log",
+        kinds.MONITORING_MANIFEST,
+        lambda: (
+            cf.rehash(F.monitoring, decision_log_uri="s3://elsewhere"),
+            {kinds.RUNTIME_PACKAGE: F.runtime},
+        ),
+        ["bind_monitoring_decision_log"],
+    ),
+    (
+        "monitoring readiness",
+        kinds.MONITORING_MANIFEST,
+        lambda: (_monitoring_of(F.runtime), {kinds.RUNTIME_PACKAGE: not_ready(F.runtime)}),
+        ["bind_monitoring_package_version", "bind_monitoring_verdict"],
+    ),
+    (
+        "risk identity",
+        kinds.RISK_REGISTER,
+        lambda: (
+            cf.rehash(F.register, customer_id="customer-beta"),
+            {kinds.EVIDENCE_PACK: F.evidence, kinds.MONITORING_MANIFEST: F.monitoring},
+        ),
+        ["bind_risk_identity"],
+    ),
+    (
+        "risk evidence hash",
+        kinds.RISK_REGISTER,
+        lambda: (
+            cf.rehash(F.register, evidence_hash="e" * 64),
+            {kinds.EVIDENCE_PACK: F.evidence, kinds.MONITORING_MANIFEST: F.monitoring},
+        ),
+        ["bind_risk_evidence_hash"],
+    ),
+    (
+        "risk monitoring hash",
+        kinds.RISK_REGISTER,
+        lambda: (
+            F.register,
+            {
+                kinds.EVIDENCE_PACK: F.evidence,
+                kinds.MONITORING_MANIFEST: cf.rehash(F.monitoring, monitored_at="2026-05-16"),
+            },
+        ),
+        ["bind_risk_monitoring_hash"],
+    ),
+    (
+        "risk readiness",
+        kinds.RISK_REGISTER,
+        lambda: (
+            cf.rehash(F.register, evidence_hash=not_ready(F.evidence).evidence_hash),
+            {kinds.EVIDENCE_PACK: not_ready(F.evidence), kinds.MONITORING_MANIFEST: F.monitoring},
+        ),
+        ["bind_risk_verdict"],
+    ),
+    (
+        "gate identity",
+        kinds.RELEASE_GATE,
+        lambda: (cf.rehash(F.gate, tenant_id="other"), _gate_parents()),
+        ["bind_gate_identity"],
+    ),
+    (
+        "gate artifact hashes",
+        kinds.RELEASE_GATE,
+        lambda: (
+            cf.rehash(F.gate, artifact_hashes={**F.gate.artifact_hashes, "extra": "0" * 64}),
+            _gate_parents(),
+        ),
+        ["bind_gate_artifact_hashes"],
+    ),
+    ("gate dropped blocker", kinds.RELEASE_GATE, _gate_dropping_a_blocker, ["bind_gate_verdict"]),
+]
+
+
+@pytest.mark.parametrize(("name", "kind", "make", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_each_binding_family(
+    name: str, kind: str, make: Callable[[], tuple[Any, dict[str, Any]]], expected: list[str]
+) -> None:
+    child, parents = make()
+    child.verify_hash()  # every forgery carries a correct self-hash: only bindings can tell
+    assert bind(kind, child, **parents) == expected
+
+
+def test_every_non_dataset_family_is_exercised() -> None:
+    exercised = {code for *_, expected in CASES for code in expected}
+    exercised |= {
+        "bind_dataset_hash",
+        "bind_dataset_counts",
+        "bind_dataset_findings",
+        "bind_dataset_trace_unreadable",
+        "bind_promotion_release",
+    }
+    assert exercised == set(BINDING_CODES)
+
+
+def promotion(**changes: Any) -> PromotionRecord:
+    """A promotion record of the factory's gate."""
+    fields: dict[str, Any] = {
+        "schema": PROMOTION_SCHEMA,
+        "release_gate_blob_id": "1" * 64,
+        "release_id": F.gate.release_id,
+        "release_hash": F.gate.release_hash,
+        "customer_id": F.gate.customer_id,
+        "workspace_id": F.gate.workspace_id,
+        "tenant_id": F.gate.tenant_id,
+        "deployment_id": F.gate.deployment_id,
+        "promoted_at": cf.TIME,
+        "policy_version": 1,
+        "checkpoint_size": 14,
+    }
+    fields.update(changes)
+    return PromotionRecord(**fields)
+
+
+def test_promotion_binds_to_the_gate() -> None:
+    assert bind(kinds.PROMOTION, promotion(), release_gate=F.gate) == []
+    for change in ({"release_id": "other"}, {"release_hash": "2" * 64}, {"tenant_id": "t"}):
+        assert bind(kinds.PROMOTION, promotion(**change), release_gate=F.gate) == [
+            "bind_promotion_release"
+        ]
+
+
+# -- properties ---------------------------------------------------------------------------------
+
+CONFIG_KEYS = sorted(F.runtime.runtime_config)
+JSON_VALUES = st.one_of(
+    st.text(max_size=8), st.integers(), st.booleans(), st.floats(allow_nan=False), st.none()
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.sampled_from(CONFIG_KEYS), value=JSON_VALUES)
+def test_any_changed_runtime_config_entry_is_found(key: str, value: Any) -> None:
+    original = F.runtime.runtime_config[key]
+    if json.dumps(value) == json.dumps(original):
+        return
+    forged = cf.rehash(F.runtime, runtime_config={**F.runtime.runtime_config, key: value})
+    parents = {kinds.DEPLOYMENT_MANIFEST: F.deployment, kinds.EVIDENCE_PACK: F.evidence}
+    assert "bind_runtime_config" in bind(kinds.RUNTIME_PACKAGE, forged, **parents)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    key=st.sampled_from(sorted(F.gate.artifact_hashes)),
+    value=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+)
+def test_any_changed_artifact_hash_is_found(key: str, value: str) -> None:
+    if F.gate.artifact_hashes[key] == value:
+        return
+    forged = cf.rehash(F.gate, artifact_hashes={**F.gate.artifact_hashes, key: value})
+    assert bind(kinds.RELEASE_GATE, forged, **_gate_parents()) == ["bind_gate_artifact_hashes"]
+
+
+def test_int_and_float_are_different_json() -> None:
+    # 30 == 30.0 in Python, but not once serialised and hashed.
+    config = {**F.runtime.runtime_config, "retention_days": 30.0}
+    forged = cf.rehash(F.runtime, runtime_config=config)
+    parents = {kinds.DEPLOYMENT_MANIFEST: F.deployment, kinds.EVIDENCE_PACK: F.evidence}
+    assert bind(kinds.RUNTIME_PACKAGE, forged, **parents) == ["bind_runtime_config"]
+
+
+def test_every_binding_code_is_documented() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "chain.md").read_text()
+    assert [code for code in BINDING_CODES if f"| `{code}` |" not in doc] == []
