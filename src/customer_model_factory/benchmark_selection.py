@@ -310,15 +310,14 @@ class CustomerModelSelectionReport:
             self.selection_hash,
             self.recompute_hash(),
         )
-        expected_ready = self.selected_benchmark_id != "" and not self.findings
+        decision = _decide(self.selection_id, self.objective_profile, self.candidates)
         _check_schema_and_ready(
             "CustomerModelSelectionReport",
             self.schema_version,
             self.ready,
-            expected_ready,
+            decision.selected and not self.findings,
             len(self.findings),
         )
-        decision = _decide(self.selection_id, self.objective_profile, self.candidates)
         if (self.selected_benchmark_id, self.selected_model_artifact_uri) != (
             decision.benchmark_id,
             decision.model_artifact_uri,
@@ -365,7 +364,7 @@ def select_customer_model(
     draft = CustomerModelSelectionReport(
         schema_version=SCHEMA_VERSION,
         selection_id=selection_id,
-        ready=decision.benchmark_id != "" and not decision.findings,
+        ready=decision.selected and not decision.findings,
         objective_profile=objective_profile,
         selected_benchmark_id=decision.benchmark_id,
         selected_model_artifact_uri=decision.model_artifact_uri,
@@ -409,8 +408,13 @@ _OBJECTIVES: Mapping[str, _Objective] = {
 
 
 class _Decision(NamedTuple):
-    """What the selection rule gives: the winner's id and URI (``""`` if none) and findings."""
+    """What the selection rule gives: whether a candidate won, its id and URI, and findings.
 
+    ``selected`` is separate from ``benchmark_id != ""`` because the reference's readiness is
+    "a candidate was selected", even when that candidate's id is blank (a forged input).
+    """
+
+    selected: bool
     benchmark_id: str
     model_artifact_uri: str
     findings: list[dict[str, str]]
@@ -430,8 +434,8 @@ def _decide(
             )
         )
     if selected is None:
-        return _Decision("", "", findings)
-    return _Decision(selected.benchmark_id, selected.model_artifact_uri, findings)
+        return _Decision(False, "", "", findings)
+    return _Decision(True, selected.benchmark_id, selected.model_artifact_uri, findings)
 
 
 def _winner(
