@@ -3,15 +3,25 @@
 Deterministic: a fixed seed and fixed timestamps, so the committed files are exactly what this
 script writes. Run from the repository root: ``python examples/generate.py``.
 The customer, its people and its claims are fictional.
+
+It also writes ``risks.json`` (the risk register's parameters), whose accepted risk links the
+real evidence and monitoring hashes of the demo chain: it runs the stage builders
+(``customer_model_factory.pipeline.build_factory``) to learn them. Last, it refreshes the copy
+of ``examples/`` and ``keys-example/`` that the package ships for ``cmf demo``
+(``src/customer_model_factory/_demo/``).
 """
 
 from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
+from typing import cast
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PACKAGE_DEMO = REPO / "src" / "customer_model_factory" / "_demo"
 SEED = 20261127
 ROWS = 3000
 CUSTOMER = "northwind-insurance"
@@ -104,7 +114,9 @@ CANDIDATES = {
 WRONG_POSITIVE = ["block", "abstain", "escalate"]
 
 
-def prediction(rng: random.Random, row: dict[str, object], profile: dict[str, object]) -> dict:
+def prediction(
+    rng: random.Random, row: dict[str, object], profile: dict[str, object]
+) -> dict[str, object]:
     """A candidate's prediction for one test row, with a deterministic error model."""
     expected = str(row["expected_decision"])
     severity = str(row["severity"])
@@ -119,7 +131,7 @@ def prediction(rng: random.Random, row: dict[str, object], profile: dict[str, ob
             predicted = "approve"
         elif rng.random() < 0.05:
             predicted = rng.choice([d for d in WRONG_POSITIVE if d != expected])
-    mean, spread = profile["latency"]  # type: ignore[misc]
+    mean, spread = cast(tuple[float, float], profile["latency"])
     latency = round(max(1.0, rng.gauss(mean, spread)), 1)
     score = round(rng.uniform(0.55, 0.99) if predicted != "approve" else rng.uniform(0.01, 0.45), 3)
     return {
@@ -132,15 +144,78 @@ def prediction(rng: random.Random, row: dict[str, object], profile: dict[str, ob
     }
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> None:
+def write_jsonl(path: Path, rows: list[dict[str, object]]) -> None:
     """Write rows as JSON Lines with sorted keys (stable bytes)."""
     with path.open("w", encoding="utf-8", newline="\n") as handle:
         for row in rows:
             handle.write(json.dumps(row, sort_keys=True, separators=(",", ":")) + "\n")
 
 
+# The risk register. Monitoring (monitoring.json) shows an escalation rate of 0.17 above the
+# 0.15 threshold during the November storm-claims surge: health "review_required". The release
+# may only be promoted because this accepted, unexpired risk names that monitoring manifest.
+REGISTER = {"register_id": "nw-risk-register-2026-11", "generated_at": "2026-11-20T11:00:00Z"}
+ACCEPTED_RISK = {
+    "risk_id": "nw-risk-escalation-surge-2026-11",
+    "status": "accepted",
+    "severity": "medium",
+    "owner": "claims-risk-officer@northwind.example",
+    "accepted_at": "2026-11-19T16:00:00Z",
+    "expires_at": "2027-02-19T00:00:00Z",
+    "compensating_controls": [
+        "every escalation is reviewed by a senior adjuster within 4 business hours",
+        "escalation rate reviewed weekly until it is back under 0.15",
+    ],
+    "rationale": (
+        "Escalation rate 0.17 is above the 0.15 threshold during the storm-claims surge. "
+        "Escalations go to humans, so the breach costs reviewer time, not safety."
+    ),
+}
+
+
+def write_json(path: Path, document: object) -> None:
+    """Write ``document`` as indented, key-sorted JSON (the examples' style)."""
+    path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def write_risks() -> None:
+    """Write risks.json with the accepted risk linked to the demo chain's real hashes."""
+    from customer_model_factory.pipeline import build_factory
+
+    write_json(HERE / "risks.json", {**REGISTER, "risks": []})  # the builders read it
+    run = build_factory(HERE, risks=())
+    links = {
+        "evidence_hash": run.evidence.evidence_hash,
+        "monitoring_hash": run.monitoring.monitoring_hash,
+    }
+    write_json(
+        HERE / "risks.json",
+        {**REGISTER, "risks": [{**ACCEPTED_RISK, "linked_artifact_hashes": links}]},
+    )
+
+
+def example_files(directory: Path) -> list[Path]:
+    """Return the demo's input files below ``directory`` (not this script), sorted."""
+    return sorted(
+        path
+        for path in directory.rglob("*")
+        if path.is_file() and path.suffix in (".json", ".jsonl", ".md", ".pem", ".pub", ".vkey")
+    )
+
+
+def mirror_into_package() -> None:
+    """Replace the package's copy of examples/ and keys-example/ by exact copies."""
+    for name, source in (("examples", HERE), ("keys-example", REPO / "keys-example")):
+        target = PACKAGE_DEMO / name
+        shutil.rmtree(target, ignore_errors=True)
+        for path in example_files(source):
+            destination = target / path.relative_to(source)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, destination)
+
+
 def main() -> None:
-    """Write examples/traces.jsonl and examples/predictions/<model>.jsonl."""
+    """Write traces.jsonl, predictions/<model>.jsonl and risks.json; refresh the package copy."""
     rng = random.Random(SEED)
     rows = [trace_row(rng, index) for index in range(ROWS)]
     write_jsonl(HERE / "traces.jsonl", rows)
@@ -150,6 +225,8 @@ def main() -> None:
     for name, profile in CANDIDATES.items():
         model_rng = random.Random(f"{SEED}:{name}")
         write_jsonl(out / f"{name}.jsonl", [prediction(model_rng, r, profile) for r in test_rows])
+    write_risks()
+    mirror_into_package()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import hashlib
 import json
 import operator
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -70,6 +70,7 @@ __all__ = [
     "REQUIRED_STRING_FIELDS",
     "SCHEMA_VERSION",
     "SECTOR_REQUIRED_METADATA",
+    "CanonicalRows",
     "CustomerDatasetValidationReport",
     "CustomerTraceFinding",
     "CustomerWorkspace",
@@ -350,7 +351,7 @@ class _DatasetValidator:
         self._split_counts: dict[str, int] = {}
         self._severity_counts: dict[str, int] = {}
         self._row_count = 0
-        self._rows_hash = _RowsHash()
+        self._rows_hash = CanonicalRows()
         self._finished = False
 
     def add(self, row: dict[str, Any]) -> None:
@@ -454,31 +455,50 @@ class _DatasetValidator:
         )
 
 
-class _RowsHash:
-    """``dataset_hash`` (section 1.4) computed row by row.
+class CanonicalRows:
+    """The canonical trace blob: ``json.dumps(rows, sort_keys=True, separators=(",", ":"),
+    default=str)``, built row by row; its SHA-256 is ``dataset_hash`` (section 1.4).
 
-    ``json.dumps(rows, ...)`` of a list is ``"[" + ",".join(json.dumps(row, ...)) + "]"`` with
-    the compact separators, so hashing those pieces in order gives the reference's digest
-    without ever holding the list.
+    The dump of a list is ``"[" + ",".join(<each row dumped alike>) + "]"``, so encoding the
+    rows one at a time, in order, gives exactly its bytes (ASCII: ``ensure_ascii`` stays on)
+    and their digest without ever holding the list. ``sink``, when given, receives those bytes
+    as they are produced (the trace blob is written while the customer's file is streamed).
     """
 
-    def __init__(self) -> None:
-        """Start the digest of an empty list."""
+    def __init__(self, sink: Callable[[bytes], object] | None = None) -> None:
+        """Start the array of no rows; ``sink`` (if any) receives its bytes in order."""
         self._sha = hashlib.sha256(b"[")
+        self._sink = sink
         self._separator = b""
         self._encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+        self._closed = False
+        if sink is not None:
+            sink(b"[")
 
     def add(self, row: Any) -> None:
-        """Append one row's canonical encoding (ASCII, since ``ensure_ascii`` stays on)."""
-        self._sha.update(self._separator)
-        self._sha.update(self._encode(row).encode("ascii"))
+        """Append one row's canonical encoding; RuntimeError after ``close``."""
+        if self._closed:
+            raise RuntimeError("rows cannot be added after close()")
+        piece = self._separator + self._encode(row).encode("ascii")
+        self._sha.update(piece)
+        if self._sink is not None:
+            self._sink(piece)
         self._separator = b","
 
     def hexdigest(self) -> str:
-        """Return the digest of the list so far, closed with ``]``."""
+        """Return the digest of the array of the rows so far (closed with ``]``)."""
         sha = self._sha.copy()
         sha.update(b"]")
         return sha.hexdigest()
+
+    def close(self) -> str:
+        """Write the closing ``]`` to the sink and return the digest; callable once."""
+        if self._closed:
+            raise RuntimeError("close() was already called")
+        self._closed = True
+        if self._sink is not None:
+            self._sink(b"]")
+        return self.hexdigest()
 
 
 def _allowed_split_set(allowed_splits: tuple[str, ...]) -> frozenset[str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from .dataset_contract import (
+    CanonicalRows,
     CustomerDatasetValidationReport,
     CustomerWorkspace,
     validate_trace_rows,
@@ -29,7 +30,9 @@ __all__ = [
     "TraceFileError",
     "iter_trace_rows",
     "load_workspace",
+    "trace_rows_hash",
     "validate_trace_file",
+    "write_canonical_trace",
 ]
 
 _CHUNK_SIZE = 1 << 20  # text read at a time from a JSON array file
@@ -327,6 +330,31 @@ def validate_trace_file(
 ) -> CustomerDatasetValidationReport:
     """Validate a JSONL or JSON-array trace file, streaming; same report as the list API."""
     return validate_trace_rows(iter_trace_rows(path), workspace, vertical_profile=vertical_profile)
+
+
+def write_canonical_trace(path: Path, target: IO[bytes]) -> str:
+    """Stream the rows of trace file ``path`` into ``target`` as the canonical trace blob.
+
+    The blob is ``json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str)``
+    (``dataset_contract.CanonicalRows``), so the returned SHA-256 hex is both its blob id and
+    the ``dataset_hash`` of a report on the same rows. One row is held at a time.
+    TraceFileError on malformed input, after which ``target`` holds a partial array.
+    """
+    canonical = CanonicalRows(target.write)
+    for row in iter_trace_rows(path):
+        canonical.add(row)
+    return canonical.close()
+
+
+def trace_rows_hash(path: Path) -> str:
+    """Return the ``dataset_hash`` of the rows of trace file ``path`` (any layout), streaming.
+
+    TraceFileError on malformed input.
+    """
+    canonical = CanonicalRows()
+    for row in iter_trace_rows(path):
+        canonical.add(row)
+    return canonical.hexdigest()
 
 
 def load_workspace(path: Path) -> CustomerWorkspace:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -35,10 +36,10 @@ def not_ready(manifest: Any) -> Any:
     return cf.rehash(manifest, **changes)
 
 
-def bind(kind: str, manifest: Any, **parents: Any) -> list[str]:
+def bind(kind: str, manifest: Any, *, deep: bool = False, **parents: Any) -> list[str]:
     """Return the codes of check_bindings with ``parents`` given as kind=object or list."""
     grouped = {k: v if isinstance(v, list) else [v] for k, v in parents.items()}
-    return codes(check_bindings(kind, manifest, grouped))
+    return codes(check_bindings(kind, manifest, grouped, deep=deep))
 
 
 # -- the honest chain binds --------------------------------------------------------------------
@@ -89,9 +90,10 @@ def trace(tmp_path: Path) -> TraceDataset:
     return TraceDataset("", path)
 
 
-def test_the_honest_chain_binds(trace: TraceDataset) -> None:
+@pytest.mark.parametrize("deep", [False, True])
+def test_the_honest_chain_binds(trace: TraceDataset, deep: bool) -> None:
     for kind, child, parents in honest_cases(trace):
-        assert bind(kind, child, **parents) == [], kind
+        assert bind(kind, child, deep=deep, **parents) == [], kind
 
 
 def test_kinds_without_parents_have_no_bindings() -> None:
@@ -123,27 +125,71 @@ def write_rows(tmp_path: Path, rows: list[dict[str, Any]]) -> TraceDataset:
     return TraceDataset("", path)
 
 
-def test_dataset_hash_must_be_the_hash_of_the_rows(trace: TraceDataset) -> None:
+def canonical_trace(tmp_path: Path, rows: list[dict[str, Any]]) -> TraceDataset:
+    """Write ``rows`` as the canonical trace blob and return it under its (checked) id."""
+    path = tmp_path / "canonical.json"
+    data = json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str).encode()
+    path.write_bytes(data)
+    return TraceDataset(hashlib.sha256(data).hexdigest(), path)
+
+
+@pytest.mark.parametrize("deep", [False, True])
+def test_dataset_hash_must_be_the_hash_of_the_rows(trace: TraceDataset, deep: bool) -> None:
     forged = replace(F.report, dataset_hash="a" * 64)
-    assert bind(kinds.DATASET_REPORT, forged, trace_dataset=trace) == ["bind_dataset_hash"]
+    assert bind(kinds.DATASET_REPORT, forged, deep=deep, trace_dataset=trace) == [
+        "bind_dataset_hash"
+    ]
 
 
-def test_dataset_counts_must_be_recounted(trace: TraceDataset) -> None:
+def test_a_canonical_blob_binds_by_its_id_without_reading_a_row(tmp_path: Path) -> None:
+    canonical = canonical_trace(tmp_path, F.rows)
+    assert canonical.blob_id == F.report.dataset_hash
+    other = replace(F.report, dataset_hash="b" * 64)
+    assert bind(kinds.DATASET_REPORT, other, trace_dataset=canonical) == ["bind_dataset_hash"]
+    canonical.path.unlink()  # the default check of a matching id must not need the rows
+    assert bind(kinds.DATASET_REPORT, F.report, trace_dataset=canonical) == []
+
+
+def test_a_jsonl_blob_has_its_rows_rehashed(trace: TraceDataset) -> None:
+    assert trace.blob_id != F.report.dataset_hash
+    assert bind(kinds.DATASET_REPORT, F.report, trace_dataset=trace) == []
+
+
+def test_a_non_canonical_blob_named_by_its_own_hash_is_caught_only_deep(tmp_path: Path) -> None:
+    path = tmp_path / "pretty.json"
+    data = json.dumps(F.rows, indent=1).encode()  # the rows, but not in canonical form
+    path.write_bytes(data)
+    trace = TraceDataset(hashlib.sha256(data).hexdigest(), path)
+    named = replace(F.report, dataset_hash=trace.blob_id)
+    assert bind(kinds.DATASET_REPORT, named, trace_dataset=trace) == []
+    assert bind(kinds.DATASET_REPORT, named, deep=True, trace_dataset=trace) == [
+        "bind_dataset_hash"
+    ]
+
+
+def test_dataset_counts_are_recounted_only_deep(tmp_path: Path) -> None:
+    canonical = canonical_trace(tmp_path, F.rows)
     forged = replace(F.report, row_count=4, high_risk_count=0)
-    findings = check_bindings(kinds.DATASET_REPORT, forged, {kinds.TRACE_DATASET: [trace]})
+    assert bind(kinds.DATASET_REPORT, forged, trace_dataset=canonical) == []
+    findings = check_bindings(
+        kinds.DATASET_REPORT, forged, {kinds.TRACE_DATASET: [canonical]}, deep=True
+    )
     assert codes(findings) == ["bind_dataset_counts"]
     assert "row_count" in findings[0].message and "high_risk_count" in findings[0].message
 
 
-def test_dropped_row_findings_are_found(tmp_path: Path) -> None:
+def test_dropped_row_findings_are_found_deep(tmp_path: Path) -> None:
     rows = cf.trace_rows()
     rows[2]["trace_id"] = rows[0]["trace_id"]  # a duplicate trace id
     honest = validate_customer_trace_dataset(rows, cf.workspace())
     assert [f.code for f in honest.findings] == ["duplicate_trace_id"]
     data = write_rows(tmp_path, rows)
-    assert bind(kinds.DATASET_REPORT, honest, trace_dataset=data) == []
+    assert bind(kinds.DATASET_REPORT, honest, deep=True, trace_dataset=data) == []
     forged = replace(honest, ready=True, findings=())
-    assert bind(kinds.DATASET_REPORT, forged, trace_dataset=data) == ["bind_dataset_findings"]
+    assert bind(kinds.DATASET_REPORT, forged, trace_dataset=data) == []
+    assert bind(kinds.DATASET_REPORT, forged, deep=True, trace_dataset=data) == [
+        "bind_dataset_findings"
+    ]
 
 
 def test_workspace_and_profile_findings_are_not_compared(tmp_path: Path) -> None:
@@ -151,13 +197,15 @@ def test_workspace_and_profile_findings_are_not_compared(tmp_path: Path) -> None
     narrow = replace(cf.workspace(), allowed_splits=("train", "eval", "test", "holdout"))
     honest = validate_customer_trace_dataset(rows, narrow, vertical_profile="regulated")
     assert {f.code for f in honest.findings} >= {"split_missing", "sector_metadata_missing"}
-    assert bind(kinds.DATASET_REPORT, honest, trace_dataset=write_rows(tmp_path, rows)) == []
+    data = write_rows(tmp_path, rows)
+    assert bind(kinds.DATASET_REPORT, honest, deep=True, trace_dataset=data) == []
 
 
-def test_unreadable_trace_rows(tmp_path: Path) -> None:
+@pytest.mark.parametrize("deep", [False, True])
+def test_unreadable_trace_rows(tmp_path: Path, deep: bool) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_bytes(cf.trace_bytes(F.rows) + b"{not json\n")
-    findings = bind(kinds.DATASET_REPORT, F.report, trace_dataset=TraceDataset("", path))
+    findings = bind(kinds.DATASET_REPORT, F.report, deep=deep, trace_dataset=TraceDataset("", path))
     assert findings == ["bind_dataset_trace_unreadable"]
 
 

@@ -24,6 +24,7 @@ from customer_model_factory.chain import (
 )
 from customer_model_factory.chain.findings import codes
 from customer_model_factory.chain.record import RECORD_CODES
+from customer_model_factory.dataset_contract import validate_customer_trace_dataset
 from customer_model_factory.ledger.errors import FormatError
 from customer_model_factory.ledger.keys import PrivateKey
 from customer_model_factory.ledger.policy import KeyEntry
@@ -167,34 +168,80 @@ def test_a_tampered_parent_is_refused(copy: tuple[Ledger, cf.Recorded]) -> None:
     assert attempt(ledger, kinds.TRAINING_MANIFEST, training, parents) == ["parent_invalid"]
 
 
-def test_trace_datasets_are_recorded_from_bytes_or_files(
-    copy: tuple[Ledger, cf.Recorded], tmp_path: Path
+def canonical(rows: list[dict[str, object]]) -> bytes:
+    """Return the canonical trace blob of ``rows`` (reference section 1.4)."""
+    return json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def test_trace_bytes_are_recorded_only_in_canonical_form(
+    copy: tuple[Ledger, cf.Recorded],
 ) -> None:
     ledger, _ = copy
     rows = cf.trace_rows()[:1]
-    assert attempt(ledger, kinds.TRACE_DATASET, cf.trace_bytes(rows), []) == []
+    assert attempt(ledger, kinds.TRACE_DATASET, cf.trace_bytes(rows), []) == ["trace_not_canonical"]
     assert attempt(ledger, kinds.TRACE_DATASET, b'{"ok": 1}\n{"broken"\n', []) == [
         "manifest_invalid"
     ]
-    path = tmp_path / "array.json"
-    path.write_text(json.dumps(cf.trace_rows()[1:]))
+    assert attempt(ledger, kinds.TRACE_DATASET, canonical(rows), []) == []
+
+
+def record_file(ledger: Ledger, path: Path) -> str:
+    """Record the trace file at ``path`` and return its blob id (ChainError if refused)."""
     with ledger.writer(log_key=KEYS.log) as writer:
-        entry = record_trace_file(
+        return record_trace_file(
             writer,
             ledger,
             path=path,
             signers=[KEYS.stage(kinds.TRACE_DATASET)],
             time=cf.TIME,
             tool_version=cf.TOOL,
-        )
-    assert ledger.objects.get(entry.blob_id) == path.read_bytes()
+        ).blob_id
+
+
+def test_trace_files_are_stored_as_the_canonical_array_of_their_rows(
+    copy: tuple[Ledger, cf.Recorded], tmp_path: Path
+) -> None:
+    ledger, _ = copy
+    rows = [{**row, "prompt": f"caf\u00e9 {n} \U0001f600"} for n, row in enumerate(cf.trace_rows())]
+    path = tmp_path / "array.json"
+    path.write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
+    blob_id = record_file(ledger, path)
+    stored = ledger.objects.get(blob_id)
+    assert stored == canonical(rows)
+    assert blob_id == hashlib.sha256(stored).hexdigest()
+    report = validate_customer_trace_dataset(rows, cf.workspace())
+    assert blob_id == report.dataset_hash  # the report names its blob by dataset_hash
+    # The same rows as JSON Lines are the same blob: already recorded.
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_bytes(cf.trace_bytes(rows))
+    with pytest.raises(ChainError) as refused:
+        record_file(ledger, jsonl)
+    assert codes(refused.value.findings) == ["already_recorded"]
+
+
+def test_malformed_trace_files_are_refused(
+    copy: tuple[Ledger, cf.Recorded], tmp_path: Path
+) -> None:
+    ledger, _ = copy
+    size = ledger.size
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b"[1]\n")
-    with ledger.writer(log_key=KEYS.log) as writer, pytest.raises(ChainError) as refused:
-        record_trace_file(
-            writer, ledger, path=bad, signers=[KEYS.root], time=cf.TIME, tool_version=cf.TOOL
-        )
+    with pytest.raises(ChainError) as refused:
+        record_file(ledger, bad)
     assert codes(refused.value.findings) == ["manifest_invalid"]
+    assert ledger.size == size
+
+
+def test_recording_a_dataset_report_revalidates_its_rows(
+    copy: tuple[Ledger, cf.Recorded],
+) -> None:
+    ledger, recorded = copy
+    trace = recorded.ids[kinds.TRACE_DATASET]
+    forged = replace(F.report, row_count=F.report.row_count + 1)
+    assert forged.dataset_hash == trace
+    assert attempt(ledger, kinds.DATASET_REPORT, cf.blob(forged), [trace]) == [
+        "bind_dataset_counts"
+    ]
 
 
 # -- trust-policy versions ----------------------------------------------------------------------

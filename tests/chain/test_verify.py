@@ -24,6 +24,7 @@ from customer_model_factory.chain.source import SourceEntry
 from customer_model_factory.chain.verify import (
     VERIFY_CODES,
     ChainReport,
+    audit_bindings,
     check_record,
     monitoring_problem,
     open_context,
@@ -162,6 +163,66 @@ def test_forced_forged_parent_field_fails_verification(tmp_path: Path) -> None:
     report = verify(ledger, recorded.gate)
     assert codes(report.findings) == ["bind_training_dataset_hash"]
     assert report.findings[0].blob_id == recorded.ids[kinds.TRAINING_MANIFEST]
+
+
+def forge_dataset_counts(kind: str, manifest: Any) -> Any:
+    """Misstate the dataset report's row count (its dataset_hash still names the real rows)."""
+    if kind == kinds.DATASET_REPORT:
+        return replace(manifest, row_count=manifest.row_count + 7)
+    return manifest
+
+
+def test_a_report_misstating_its_rows_is_caught_only_deep(tmp_path: Path) -> None:
+    factory = cf.build_factory(forge=forge_dataset_counts)
+    ledger, recorded = cf.build_ledger(
+        tmp_path, factory=factory, forced=frozenset({kinds.DATASET_REPORT})
+    )
+    assert verify(ledger, recorded.gate).findings == ()
+    source = LedgerSource(ledger)
+    deep = verify_release_chain(source, recorded.gate, trust=POLICY, as_of=cf.AS_OF, deep=True)
+    assert deep.deep and not deep.ok
+    assert codes(deep.findings) == ["bind_dataset_counts"]
+    assert deep.findings[0].blob_id == recorded.ids[kinds.DATASET_REPORT]
+    # The whole-ledger audit is deep by default; shallow it agrees with the default verify.
+    entries = [SourceEntry(e.index, e.kind, e.blob_id, e.envelope_id) for e in ledger.entries()]
+    assert codes(audit_bindings(source, entries)) == ["bind_dataset_counts"]
+    assert audit_bindings(source, entries, deep=False) == []
+
+
+def test_the_audit_finds_every_broken_binding_in_the_ledger(tmp_path: Path) -> None:
+    factory = cf.build_factory(forge=forge_training)
+    ledger, recorded = cf.build_ledger(
+        tmp_path, factory=factory, forced=frozenset({kinds.TRAINING_MANIFEST})
+    )
+    _force(ledger, kinds.SECTOR_MAPPING, b'{"sector_id": 1}', [])
+    # A training manifest whose statement calls the sector mapping its dataset report.
+    mapping = recorded.ids[kinds.SECTOR_MAPPING]
+    other = cf.rehash(cf.build_factory().training, package_id="pkg-wrong-parent")
+    _force(ledger, kinds.TRAINING_MANIFEST, cf.blob(other), [Parent(kinds.DATASET_REPORT, mapping)])
+    entries = [SourceEntry(e.index, e.kind, e.blob_id, e.envelope_id) for e in ledger.entries()]
+    findings = audit_bindings(LedgerSource(ledger), entries)
+    assert codes(findings) == ["bind_training_dataset_hash", "manifest_invalid", "parent_invalid"]
+    assert findings[0].blob_id == recorded.ids[kinds.TRAINING_MANIFEST]
+    assert findings[0].index is not None
+    assert mapping in findings[2].message
+
+
+def test_a_jsonl_trace_blob_from_an_older_ledger_still_binds(tmp_path: Path) -> None:
+    # Before canonical trace blobs, the trace file was stored as is: its rows are re-hashed.
+    ledger, _ = cf.build_ledger(tmp_path)
+    raw = cf.trace_bytes(cf.build_factory().rows)
+    trace = _force(ledger, kinds.TRACE_DATASET, raw, [])
+    report = cf.build_factory().report
+    assert trace != report.dataset_hash
+    _force(
+        ledger,
+        kinds.DATASET_REPORT,
+        cf.blob(report) + b" ",  # the same report, as another blob
+        [Parent(kinds.TRACE_DATASET, trace)],
+    )
+    entries = [SourceEntry(e.index, e.kind, e.blob_id, e.envelope_id) for e in ledger.entries()]
+    assert audit_bindings(LedgerSource(ledger), entries, deep=False) == []
+    assert audit_bindings(LedgerSource(ledger), entries) == []
 
 
 def test_threshold_not_met_when_a_signature_is_missing(tmp_path: Path) -> None:

@@ -577,3 +577,147 @@ def test_remove_stale_temp_files_keeps_the_current_batch(ledger: Ledger) -> None
         assert writer.contains(blob_id)
     assert ledger.objects.get(blob_id) == b"staged"
     assert list(ledger.objects.temp_files()) == []
+
+
+# --- the kind index ------------------------------------------------------------------------------
+
+_KINDS = ("alpha", "beta", "..", "trust_policy")  # ".." must stay a plain file name
+
+
+def _kind_file(ledger: Ledger, kind: str) -> Path:
+    return ledger.path / "kinds" / f"{kind}.idx"
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    batches=st.lists(
+        st.lists(st.sampled_from(_KINDS), min_size=0, max_size=6), min_size=1, max_size=4
+    )
+)
+def test_entries_of_kind_equal_a_scan_of_the_log(
+    tmp_path_factory: pytest.TempPathFactory, batches: list[list[str]]
+) -> None:
+    with _new(tmp_path_factory.mktemp("k") / "l") as ledger:
+        for batch in batches:
+            with ledger.writer(log_key=LOG_KEY) as writer:
+                for kind in batch:
+                    _record(writer, os.urandom(8), kind=kind)
+        everything = list(ledger.entries())
+        for kind in _KINDS:
+            assert ledger.entries_of_kind(kind) == [e for e in everything if e.kind == kind]
+        assert ledger.state.kinds_indexed == ledger.size
+        assert ledger.kind_index_problems() == []
+
+
+def test_entries_of_kind_reads_only_the_index_and_the_tail(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ledger.writer(log_key=LOG_KEY) as writer:
+        wanted = [
+            _record(writer, f"{i}".encode(), kind="alpha" if i % 5 else "beta") for i in range(20)
+        ]
+    read: list[int] = []
+    real = Ledger.entry
+
+    def counting(self: Ledger, index: int) -> LogEntry:
+        read.append(index)
+        return real(self, index)
+
+    monkeypatch.setattr(Ledger, "entry", counting)
+    betas = ledger.entries_of_kind("beta")
+    assert betas == [e for e in wanted if e.kind == "beta"]
+    assert read == [e.index for e in betas]  # no scan: only the indexed entries are read
+
+
+def test_a_state_without_the_kind_index_scans_until_a_writer_builds_it(ledger: Ledger) -> None:
+    with ledger.writer(log_key=LOG_KEY) as writer:
+        entries = [_record(writer, f"{i}".encode(), kind=_KINDS[i % 3]) for i in range(9)]
+    # A state.json written before the kind index existed: no "kinds" member, no kinds/ files.
+    state = json.loads((ledger.path / "state.json").read_bytes())
+    del state["kinds"]
+    (ledger.path / "state.json").write_text(json.dumps(state))
+    for path in (ledger.path / "kinds").iterdir():
+        path.unlink()
+    with Ledger.open(ledger.path) as old:
+        assert old.state.kinds_indexed == 0
+        assert old.entries_of_kind("alpha") == [e for e in entries if e.kind == "alpha"]
+        with old.writer(log_key=LOG_KEY):
+            assert old.state.kinds_indexed == 9
+        assert old.kind_index_problems() == []
+        assert old.entries_of_kind("..") == [e for e in entries if e.kind == ".."]
+
+
+def test_a_crash_before_the_kind_index_is_recovered(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ledger.writer(log_key=LOG_KEY) as writer:
+        _record(writer, b"committed", kind="alpha")
+    real = store_module._append_kind_index
+
+    def crash(*args: object, **kwargs: object) -> LedgerState:
+        raise OSError("simulated crash before the kind index was written")
+
+    monkeypatch.setattr(store_module, "_append_kind_index", crash)
+    writer = ledger.writer(log_key=LOG_KEY)
+    late = _record(writer, b"late", kind="alpha")
+    with pytest.raises(OSError, match="simulated"):
+        writer.commit()
+    writer.close()
+    monkeypatch.setattr(store_module, "_append_kind_index", real)
+    with Ledger.open(ledger.path) as reopened:
+        assert reopened.entries_of_kind("alpha")[-1] == late  # found by the tail scan
+        with reopened.writer(log_key=LOG_KEY):
+            assert reopened.state.kinds_indexed == 2
+        assert reopened.kind_index_problems() == []
+
+
+def test_a_lying_kind_index_is_refused_and_an_incomplete_one_is_found(ledger: Ledger) -> None:
+    with ledger.writer(log_key=LOG_KEY) as writer:
+        first = _record(writer, b"one", kind="alpha")
+        _record(writer, b"two", kind="beta")
+        _record(writer, b"three", kind="alpha")
+    path = _kind_file(ledger, "alpha")
+    path.write_bytes((1).to_bytes(8, "big") + path.read_bytes()[8:])  # entry 1 is a beta
+    with pytest.raises(IntegrityError, match="is a alpha, it is not"):
+        ledger.entries_of_kind("alpha")
+    path.write_bytes((2).to_bytes(8, "big") + (2).to_bytes(8, "big"))  # out of order
+    with pytest.raises(IntegrityError, match="out of order"):
+        ledger.entries_of_kind("alpha")
+    path.write_bytes((2).to_bytes(8, "big") + (9).to_bytes(8, "big"))  # beyond the log
+    with pytest.raises(IntegrityError, match="not indexed"):
+        ledger.entries_of_kind("alpha")
+    path.write_bytes(bytes(16))  # entry 0 twice
+    with pytest.raises(IntegrityError, match="out of order"):
+        ledger.entries_of_kind("alpha")
+    path.write_bytes((first.index).to_bytes(8, "big") + (2).to_bytes(8, "big"))
+    assert ledger.kind_index_problems() == []
+    # An index that omits an entry within a consistent length: only the full check finds it.
+    path.write_bytes((2).to_bytes(8, "big"))
+    state = json.loads((ledger.path / "state.json").read_bytes())
+    state["kinds"]["files"]["alpha"] = 8
+    (ledger.path / "state.json").write_text(json.dumps(state))
+    with Ledger.open(ledger.path) as tampered:
+        assert [e.index for e in tampered.entries_of_kind("alpha")] == [2]
+        assert tampered.kind_index_problems() == [
+            "kinds/alpha.idx: does not list the 2 alpha entries of the log"
+        ]
+
+
+@pytest.mark.parametrize(
+    "kinds",
+    [
+        {"size": 1},
+        {"size": -1, "files": {}},
+        {"size": 1, "files": {"../x": 8}},
+        {"size": 1, "files": {"alpha": 7}},
+        [],
+    ],
+)
+def test_a_malformed_kind_state_is_damage(ledger: Ledger, kinds: object) -> None:
+    state = json.loads((ledger.path / "state.json").read_bytes())
+    state["kinds"] = kinds
+    (ledger.path / "state.json").write_text(json.dumps(state))
+    with pytest.raises(IntegrityError, match=r"state\.json is damaged"):
+        Ledger.open(ledger.path)

@@ -10,7 +10,12 @@ A child's *verdict family* (``bind_<child>_verdict``) checks the findings whose 
 only on the parents (for example ``dataset_not_ready``): a child whose signer dropped such a
 finding to look ready is caught here, not just one with a wrong copied field.
 
-These functions are pure except ``dataset_report``'s, which streams the trace dataset file.
+A dataset report binds to its trace blob by ``dataset_hash``. A trace blob is recorded in its
+canonical form (the JSON array whose SHA-256 *is* ``dataset_hash``), so the default check is
+``dataset_hash == trace blob id``, the blob itself being re-hashed by the verifier; re-validating
+every row (counts and row findings) is the *deep* check (``deep=True``).
+
+These functions are pure except ``dataset_report``'s, which may stream the trace dataset file.
 """
 
 from __future__ import annotations
@@ -72,20 +77,24 @@ _WORKSPACE_DEPENDENT_CODES = frozenset({"split_not_allowed", "split_missing"})
 _PROFILE_CODE_PREFIX = "sector_"
 
 
-def check_bindings(kind: str, manifest: object, parents: Parents) -> list[ChainFinding]:
+def check_bindings(
+    kind: str, manifest: object, parents: Parents, *, deep: bool = False
+) -> list[ChainFinding]:
     """Return one finding per broken binding family of ``manifest`` (a ``kind``) to ``parents``.
 
     ``parents`` maps each parent kind to the parsed, self-hash-verified parent objects (a
-    TraceDataset for ``trace_dataset``). The parent edges must already be valid (see
-    ``kinds.parent_kind_problems``); a missing or mistyped parent raises ValueError / TypeError.
+    TraceDataset, whose ``blob_id`` the caller has checked, for ``trace_dataset``). The parent
+    edges must already be valid (see ``kinds.parent_kind_problems``); a missing or mistyped
+    parent raises ValueError / TypeError. ``deep`` re-validates a dataset report's trace rows
+    (``bind_dataset_counts``, ``bind_dataset_findings``); it changes no other family.
     Findings carry ``kind`` but no blob id (the caller knows it).
     """
-    checker = _CHECKERS.get(kind)
-    if checker is None:
-        return []
-    return [
-        ChainFinding(f.code, f.severity, f.message, kind=kind) for f in checker(manifest, parents)
-    ]
+    if kind == DATASET_REPORT:
+        found = _bind_dataset_report(manifest, parents, deep=deep)
+    else:
+        checker = _CHECKERS.get(kind)
+        found = checker(manifest, parents) if checker is not None else []
+    return [ChainFinding(f.code, f.severity, f.message, kind=kind) for f in found]
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -228,10 +237,34 @@ def _dataset_comparable(findings: Iterable[CustomerTraceFinding]) -> list[dict[s
     ]
 
 
-def _bind_dataset_report(manifest: object, parents: Parents) -> list[ChainFinding]:
-    """Re-validate the trace rows by streaming them; compare hash, counts and row findings."""
+def _bind_dataset_report(manifest: object, parents: Parents, *, deep: bool) -> list[ChainFinding]:
+    """The report's ``dataset_hash`` names its trace rows; ``deep`` re-validates the rows too.
+
+    Default: a canonical trace blob's id is the SHA-256 of its rows' canonical array, and the
+    caller re-hashed the blob, so ``dataset_hash == blob id`` settles the binding without
+    reading a row. A blob in another layout (JSONL recorded as is) has its rows streamed to
+    recompute the hash. A blob whose bytes hash to ``dataset_hash`` but are not the canonical
+    array of rows is caught only by ``deep``.
+    """
     report = _child(manifest, CustomerDatasetValidationReport)
     trace = _one(parents, TRACE_DATASET, TraceDataset)
+    if deep:
+        return _revalidate_dataset(report, trace)
+    if report.dataset_hash == trace.blob_id:
+        return []
+    from ..trace_files import trace_rows_hash  # only blobs in another layout are read
+
+    try:
+        recomputed = trace_rows_hash(trace.path)
+    except ValueError as exc:
+        return [error("bind_dataset_trace_unreadable", f"trace dataset cannot be read: {exc}")]
+    return _check_hash("bind_dataset_hash", report.dataset_hash, recomputed, "dataset_hash")
+
+
+def _revalidate_dataset(
+    report: CustomerDatasetValidationReport, trace: TraceDataset
+) -> list[ChainFinding]:
+    """Re-validate the trace rows by streaming them; compare hash, counts and row findings."""
     # Only the identity matters to the compared results; the allowed splits are the report's
     # own split names so that an honest report draws no split findings (they are not compared).
     workspace = CustomerWorkspace(
@@ -713,8 +746,8 @@ def _bind_promotion(manifest: object, parents: Parents) -> list[ChainFinding]:
     return _check_fields("bind_promotion_release", promotion, expected, "the release gate")
 
 
+# Every checker but the dataset report's (which takes ``deep``; see ``check_bindings``).
 _CHECKERS: Mapping[str, Callable[[object, Parents], list[ChainFinding]]] = {
-    DATASET_REPORT: _bind_dataset_report,
     TRAINING_MANIFEST: _bind_training,
     BENCHMARK_RESULT: _bind_benchmark,
     SELECTION_REPORT: _bind_selection,

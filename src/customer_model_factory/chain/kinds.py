@@ -31,7 +31,6 @@ from ..risk_register import CustomerRiskRegister
 from ..runtime_package import CustomerRuntimePackage
 from ..sector_extension import SectorEvidenceMapping
 from ..timestamps import parse_instant
-from ..trace_files import iter_trace_rows
 from ..training_manifest import CustomerTrainingManifest
 
 TRACE_DATASET = "trace_dataset"
@@ -67,9 +66,12 @@ class ParentRule:
 
 @dataclass(frozen=True)
 class TraceDataset:
-    """The parsed form of a ``trace_dataset`` blob: a file of JSONL / JSON-array trace rows.
+    """The parsed form of a ``trace_dataset`` blob: a file of trace rows.
 
-    Trace datasets can be far larger than memory, so they are not loaded; ``rows`` streams them.
+    Recorded blobs are the canonical JSON array of the rows (``record.record_trace_file``), whose
+    SHA-256 is the ``dataset_hash`` of a report on them; older blobs may be JSONL. ``blob_id``
+    must be the checked SHA-256 of the file's bytes (the bindings rely on it). Trace datasets can
+    be far larger than memory, so they are not loaded; ``rows`` streams them.
     """
 
     blob_id: str
@@ -77,6 +79,9 @@ class TraceDataset:
 
     def rows(self) -> Iterator[dict[str, Any]]:
         """Yield the rows one at a time (TraceFileError, a ValueError, on malformed input)."""
+        # Imported here: default verification never reads a row (docs/chain.md section 5.1).
+        from ..trace_files import iter_trace_rows
+
         return iter_trace_rows(self.path)
 
 

@@ -82,28 +82,39 @@ class ReleaseStatus:
 
 
 def release_status(
-    source: ChainSource, release_blob_id: str, *, trust: TrustPolicy | PublicKey, as_of: datetime
+    source: ChainSource,
+    release_blob_id: str,
+    *,
+    trust: TrustPolicy | PublicKey,
+    as_of: datetime,
+    deep: bool = False,
 ) -> ReleaseStatus:
     """Return the status of release gate ``release_blob_id`` as of ``as_of`` (pure, like verify).
 
-    A source read error gives ``broken`` with ``source_unreadable``; a malformed id ValueError.
+    ``deep`` as in ``verify_release_chain``. A source read error gives ``broken`` with
+    ``source_unreadable``; a malformed id ValueError.
     """
     require_blob_id(release_blob_id)
     try:
-        return _release_status(source, release_blob_id, trust=trust, as_of=as_of)
+        return _release_status(source, release_blob_id, trust=trust, as_of=as_of, deep=deep)
     except (LedgerError, OSError) as exc:
         finding = error("source_unreadable", f"the source cannot be read: {exc}")
         return ReleaseStatus(BROKEN, release_blob_id, (finding,))
 
 
 def _release_status(
-    source: ChainSource, release_blob_id: str, *, trust: TrustPolicy | PublicKey, as_of: datetime
+    source: ChainSource,
+    release_blob_id: str,
+    *,
+    trust: TrustPolicy | PublicKey,
+    as_of: datetime,
+    deep: bool,
 ) -> ReleaseStatus:
     """``release_status`` without the guard against source read errors."""
     if not any(e.kind == RELEASE_GATE for e in source.entries_for_blob(release_blob_id)):
         return ReleaseStatus(NOT_FOUND, release_blob_id, ())
     context, opened = open_context(source, trust=trust, as_of=as_of)
-    report, checks = verify_in_context(context, release_blob_id, opened)
+    report, checks = verify_in_context(context, release_blob_id, opened, deep=deep)
     if not report.ok:
         blocking = {finding.code for finding in report.findings if finding.blocking}
         status = RECORDED if blocking <= PENDING_CODES else BROKEN
@@ -184,15 +195,18 @@ def promote_release(
     signers: Sequence[PrivateKey],
     time: str,
     tool_version: str,
+    deep: bool = True,
 ) -> ChainReport:
     """Verify the release chain; append a signed promotion record only if the report is ok.
 
-    Returns the report either way (nothing is written when it is not ok). Raises ChainError,
-    writing nothing, when ``signers`` do not meet the ``promotion`` role's threshold. The
-    caller commits the writer; the promotion then counts once a checkpoint covers it.
+    Promotion is the one irreversible act, so by default it verifies ``deep`` (every trace row
+    re-validated against the dataset report). Returns the report either way (nothing is written
+    when it is not ok). Raises ChainError, writing nothing, when ``signers`` do not meet the
+    ``promotion`` role's threshold. The caller commits the writer; the promotion then counts
+    once a checkpoint covers it.
     """
     context, opened = open_context(LedgerSource(ledger), trust=trust, as_of=as_of)
-    report, checks = verify_in_context(context, release_blob_id, opened)
+    report, checks = verify_in_context(context, release_blob_id, opened, deep=deep)
     if not report.ok:
         return report
     gate = _verified_gate(checks, release_blob_id)

@@ -27,6 +27,7 @@ from ..ledger.policy import POLICY_KIND, PolicyRecord, TrustPolicy, verify_polic
 from ..ledger.statement import PAYLOAD_TYPE, Parent, RecordStatement
 from ..ledger.store import Ledger, LedgerWriter, LogEntry
 from ..timestamps import parse_instant
+from ..trace_files import trace_rows_hash, write_canonical_trace
 from .bindings import check_bindings
 from .findings import ChainError, ChainFinding, error
 from .kinds import (
@@ -47,6 +48,7 @@ RECORD_CODES = (
     "kind_not_recordable",
     "manifest_invalid",
     "manifest_hash_mismatch",
+    "trace_not_canonical",
     "already_recorded",
     "parent_not_logged",
     "parent_kind_mismatch",
@@ -100,25 +102,36 @@ def record_trace_file(
     time: str,
     tool_version: str,
 ) -> LogEntry:
-    """Record a trace dataset file (JSONL or JSON array) by streaming it, never loading it whole.
+    """Record a trace file (JSONL or JSON array) as its canonical blob, streaming.
 
-    Every row must parse (``trace_files.iter_trace_rows``); ChainError otherwise.
+    The stored blob is the canonical JSON array of the rows (``trace_files.write_canonical_trace``),
+    so its id is the ``dataset_hash`` of a report on the same rows. The file is read once, one
+    row at a time, into a temporary file that is then stored. Every row must parse; ChainError,
+    writing nothing, otherwise.
     """
-    blob_id = hash_file(path)
-    findings, _ = _check(ledger, TRACE_DATASET, blob_id, (), None, _trace_problem(path))
-    if findings:
-        raise ChainError(findings)
-    return _record(
-        writer,
-        ledger,
-        TRACE_DATASET,
-        blob_id,
-        [],
-        signers,
-        time,
-        tool_version,
-        lambda: writer.put_file(path),
-    )
+    with tempfile.TemporaryDirectory(prefix="cmf-trace-") as directory:
+        canonical = Path(directory) / "trace.json"
+        try:
+            with canonical.open("wb") as handle:
+                blob_id = write_canonical_trace(path, handle)
+        except ValueError as exc:  # TraceFileError
+            raise ChainError(
+                [error("manifest_invalid", f"trace dataset: {exc}", kind=TRACE_DATASET)]
+            ) from None
+        findings, _ = _check(ledger, TRACE_DATASET, blob_id, (), None, None)
+        if findings:
+            raise ChainError(findings)
+        return _record(
+            writer,
+            ledger,
+            TRACE_DATASET,
+            blob_id,
+            [],
+            signers,
+            time,
+            tool_version,
+            lambda: writer.put_file(canonical),
+        )
 
 
 def check_stage(
@@ -134,14 +147,12 @@ def check_stage(
 def _parse(kind: str, data: bytes) -> tuple[object | None, ChainFinding | None]:
     """Return (manifest, None), or (None, the finding that says why it cannot be recorded).
 
-    A trace dataset has no manifest object (it has no parents to bind): (None, None) when all
-    its rows parse. An unknown kind gives (None, None) here and is refused by ``_check``.
+    A trace dataset has no manifest object (it has no parents to bind): (None, None) when
+    ``data`` is the canonical JSON array of its rows. An unknown kind gives (None, None) here
+    and is refused by ``_check``.
     """
     if kind == TRACE_DATASET:
-        with tempfile.TemporaryDirectory(prefix="cmf-trace-") as directory:
-            path = Path(directory) / "trace"
-            path.write_bytes(data)
-            return None, _trace_problem(path)
+        return None, _trace_problem(data)
     if kind not in KIND_SPECS:
         return None, None
     try:
@@ -152,13 +163,27 @@ def _parse(kind: str, data: bytes) -> tuple[object | None, ChainFinding | None]:
         return None, error("manifest_invalid", str(exc), kind=kind)
 
 
-def _trace_problem(path: Path) -> ChainFinding | None:
-    """Stream every row of a trace file; return why it does not parse, or None."""
-    try:
-        for _ in TraceDataset("", path).rows():
-            pass
-    except ValueError as exc:
-        return error("manifest_invalid", f"trace dataset: {exc}", kind=TRACE_DATASET)
+def _trace_problem(data: bytes) -> ChainFinding | None:
+    """Return why ``data`` is not a canonical trace blob (rows that parse, encoded canonically).
+
+    Only the canonical array's id is the ``dataset_hash`` of its rows, which the chain's default
+    binding check relies on; ``record_trace_file`` produces it from any trace file.
+    """
+    with tempfile.TemporaryDirectory(prefix="cmf-trace-") as directory:
+        path = Path(directory) / "trace"
+        path.write_bytes(data)
+        try:
+            rows_hash = trace_rows_hash(path)
+        except ValueError as exc:
+            return error("manifest_invalid", f"trace dataset: {exc}", kind=TRACE_DATASET)
+    if rows_hash != hashlib.sha256(data).hexdigest():
+        return error(
+            "trace_not_canonical",
+            "trace dataset bytes are not the canonical JSON array of their rows "
+            '(json.dumps(rows, sort_keys=True, separators=(",", ":"))); record the file with '
+            "record_trace_file",
+            kind=TRACE_DATASET,
+        )
     return None
 
 
@@ -191,7 +216,8 @@ def _check(
     if not findings:
         findings.extend(
             error(f.code, f.message, blob_id=blob_id, kind=kind)
-            for f in check_bindings(kind, manifest, loaded)
+            # Recording is rare and final: the dataset report's rows are re-validated in full.
+            for f in check_bindings(kind, manifest, loaded, deep=True)
         )
     return findings, parent_kinds
 

@@ -97,8 +97,8 @@ class LedgerSource:
         return [_source_entry(entry) for entry in self._ledger.entries_for_blob(blob_id)]
 
     def entries_of_kind(self, kind: str) -> list[SourceEntry]:
-        """Return the entries of ``kind`` by scanning the log (O(log size))."""
-        return [_source_entry(entry) for entry in self._ledger.entries() if entry.kind == kind]
+        """Return the ledger's entries of ``kind`` through its kind index (not a log scan)."""
+        return [_source_entry(entry) for entry in self._ledger.entries_of_kind(kind)]
 
     def latest_checkpoint(self) -> bytes | None:
         """Return the ledger's latest checkpoint, or None before the first commit."""

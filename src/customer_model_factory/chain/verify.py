@@ -12,7 +12,9 @@ never as an exception. In order it checks:
    follow the kind's edges; a threshold of distinct, unrevoked keys holding the kind's role in
    the policy in effect at the entry's log index signed it; the leaf is included under the
    verified checkpoint; the manifest parses and its self-hash recomputes;
-4. every child's bindings to its parents (``bindings.check_bindings``);
+4. every child's bindings to its parents (``bindings.check_bindings``); the dataset report's
+   trace rows are re-validated only when ``deep`` (by default its ``dataset_hash`` must equal
+   the re-hashed canonical trace blob's id);
 5. the gate's own verdict, and that a monitoring manifest not ``within_control`` is covered by
    an accepted, unexpired risk linked to it.
 
@@ -23,8 +25,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -132,6 +134,9 @@ class ChainReport:
     nodes: tuple[ChainNode, ...]
     policy_version: int | None
     checkpoint_size: int | None
+    deep: bool = False
+    # The latest policy version the walk verified (names the signers' keys); not in to_dict.
+    policy: TrustPolicy | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -145,6 +150,7 @@ class ChainReport:
             "ok": self.ok,
             "policy_version": self.policy_version,
             "checkpoint_size": self.checkpoint_size,
+            "deep": self.deep,
             "findings": [finding.to_dict() for finding in self.findings],
             "nodes": [node.to_dict() for node in self.nodes],
         }
@@ -177,13 +183,19 @@ class RecordCheck:
 
 
 def verify_release_chain(
-    source: ChainSource, release_blob_id: str, *, trust: TrustPolicy | PublicKey, as_of: datetime
+    source: ChainSource,
+    release_blob_id: str,
+    *,
+    trust: TrustPolicy | PublicKey,
+    as_of: datetime,
+    deep: bool = False,
 ) -> ChainReport:
     """Verify the release gate ``release_blob_id`` and every ancestor; findings are data.
 
     ``trust`` is the pinned root (a policy version or a root key); ``as_of`` (timezone-aware)
     is the one clock reading used for every expiry check, so an old release can be verified as
-    of its time.
+    of its time. ``deep`` also re-validates every trace row against the dataset report
+    (docs/chain.md section 5 says exactly what the default leaves out).
     A source that fails to read (a damaged ledger index, an I/O error) gives the single
     finding ``source_unreadable``. A ``release_blob_id`` that is not 64 lowercase hex
     characters is a caller error (ValueError).
@@ -191,7 +203,7 @@ def verify_release_chain(
     require_blob_id(release_blob_id)
     try:
         context, findings = open_context(source, trust=trust, as_of=as_of)
-        report, _ = verify_in_context(context, release_blob_id, findings)
+        report, _ = verify_in_context(context, release_blob_id, findings, deep=deep)
     except (LedgerError, OSError) as exc:
         return ChainReport(
             release_blob_id=release_blob_id,
@@ -199,22 +211,28 @@ def verify_release_chain(
             nodes=(),
             policy_version=None,
             checkpoint_size=None,
+            deep=deep,
         )
     return report
 
 
 def verify_in_context(
-    context: ChainContext, release_blob_id: str, findings: Sequence[ChainFinding] = ()
+    context: ChainContext,
+    release_blob_id: str,
+    findings: Sequence[ChainFinding] = (),
+    *,
+    deep: bool = False,
 ) -> tuple[ChainReport, dict[tuple[str, str], RecordCheck]]:
     """Walk and check the release chain under an opened context; return the report and checks.
 
-    ``findings`` are the context's own (policy, checkpoint) findings, reported first.
+    ``findings`` are the context's own (policy, checkpoint) findings, reported first; ``deep``
+    is passed to the bindings (``bindings.check_bindings``).
     """
     collected = list(findings)
     checks = walk(context, release_blob_id, RELEASE_GATE)
     for check in checks.values():
         collected.extend(check.findings)
-    collected.extend(_all_bindings(checks))
+    collected.extend(_all_bindings(checks, deep=deep))
     collected.extend(_gate_verdict(checks, release_blob_id))
     chain = context.policies
     report = ChainReport(
@@ -222,7 +240,9 @@ def verify_in_context(
         findings=tuple(collected),
         nodes=tuple(check.node for check in checks.values()),
         policy_version=chain.current.version if chain is not None and chain.policies else None,
+        policy=chain.current if chain is not None and chain.policies else None,
         checkpoint_size=context.checkpoint.size if context.checkpoint is not None else None,
+        deep=deep,
     )
     return report, checks
 
@@ -562,7 +582,7 @@ def _signers(
     return signers
 
 
-def _all_bindings(checks: dict[tuple[str, str], RecordCheck]) -> list[ChainFinding]:
+def _all_bindings(checks: dict[tuple[str, str], RecordCheck], *, deep: bool) -> list[ChainFinding]:
     """Check the bindings of every record whose manifest and parents' manifests all parsed."""
     findings: list[ChainFinding] = []
     for (blob_id, kind), check in checks.items():
@@ -580,7 +600,7 @@ def _all_bindings(checks: dict[tuple[str, str], RecordCheck]) -> list[ChainFindi
             parents.setdefault(parent.kind, []).append(parent_check.manifest)
         if not complete:
             continue  # an unreadable parent is already reported
-        for finding in check_bindings(kind, check.manifest, parents):
+        for finding in check_bindings(kind, check.manifest, parents, deep=deep):
             findings.append(
                 ChainFinding(
                     finding.code,
@@ -592,6 +612,87 @@ def _all_bindings(checks: dict[tuple[str, str], RecordCheck]) -> list[ChainFindi
                 )
             )
     return findings
+
+
+# What the audit reports of a record's own blob: fsck already names missing or damaged bytes.
+_AUDITED_MANIFEST_CODES = frozenset({"manifest_invalid", "manifest_hash_mismatch"})
+
+
+def audit_bindings(
+    source: ChainSource, entries: Iterable[SourceEntry], *, deep: bool = True
+) -> list[ChainFinding]:
+    """Check every logged stage record against the parents its statement names (``cmf verify``).
+
+    The whole-ledger counterpart of step 4, deep by default: every dataset report's trace rows
+    are re-validated. Reports ``manifest_invalid`` / ``manifest_hash_mismatch``,
+    ``parent_edges_invalid``, ``parent_invalid`` (a named parent's intact blob is not a manifest
+    of the kind named) and the ``bind_*`` codes. Signatures, trust and inclusion
+    are not judged here, and a record whose own blob, envelope or statement is missing or
+    damaged is skipped: fsck reports those. Each (blob, kind) is parsed once. Source read errors
+    propagate.
+    """
+    parsed: dict[tuple[str, str], tuple[object | None, list[ChainFinding]]] = {}
+
+    def manifest_of(where: Where) -> tuple[object | None, list[ChainFinding]]:
+        key = (where.blob_id, where.kind)
+        if key not in parsed:
+            found: list[ChainFinding] = []
+            parsed[key] = (_manifest(source, where, found), found)
+        return parsed[key]
+
+    findings: list[ChainFinding] = []
+    for entry in entries:
+        if entry.kind not in KIND_SPECS:
+            continue  # trust policies: the policy walk judges them
+        where = Where(entry.blob_id, entry.kind, entry.index)
+        manifest, problems = manifest_of(Where(entry.blob_id, entry.kind))
+        findings.extend(
+            where.error(p.code, p.message) for p in problems if p.code in _AUDITED_MANIFEST_CODES
+        )
+        statement = _audited_statement(source, entry, where)
+        if manifest is None or statement is None:
+            continue
+        edge_problems = parent_kind_problems(entry.kind, [p.kind for p in statement.parents])
+        if edge_problems:
+            findings.append(where.error("parent_edges_invalid", "; ".join(edge_problems)))
+            continue
+        parents: dict[str, list[object]] = {}
+        for parent in statement.parents:
+            parent_manifest, parent_problems = manifest_of(Where(parent.sha256, parent.kind))
+            if parent_manifest is None:
+                # Missing or damaged bytes are fsck's to report; intact bytes that are not a
+                # manifest of the named kind are this child's problem.
+                findings.extend(
+                    where.error(
+                        "parent_invalid", f"parent {parent.kind} {parent.sha256}: {p.message}"
+                    )
+                    for p in parent_problems
+                    if p.code in _AUDITED_MANIFEST_CODES
+                )
+                break
+            parents.setdefault(parent.kind, []).append(parent_manifest)
+        else:
+            findings.extend(
+                where.error(f.code, f.message)
+                for f in check_bindings(entry.kind, manifest, parents, deep=deep)
+            )
+    return findings
+
+
+def _audited_statement(
+    source: ChainSource, entry: SourceEntry, where: Where
+) -> RecordStatement | None:
+    """Return the entry's statement if its envelope is intact and about this entry, else None."""
+    envelope = _load_envelope(source, entry.envelope_id, where)
+    if isinstance(envelope, ChainFinding) or envelope.payload_type != PAYLOAD_TYPE:
+        return None
+    try:
+        statement = RecordStatement.from_bytes(envelope.payload)
+    except (FormatError, ValueError):
+        return None
+    if statement.kind != entry.kind or statement.sha256 != entry.blob_id:
+        return None
+    return statement
 
 
 def _parent_manifest(

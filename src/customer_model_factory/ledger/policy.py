@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import bisect
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -356,9 +357,13 @@ class TrustPolicy:
             raise PolicyError("policy: bytes are not in canonical form (docs/trust-policy.md)")
         return policy
 
-    @property
+    @functools.cached_property
     def blob_id(self) -> str:
-        """The policy's ledger blob id: lowercase hex SHA-256 of ``to_bytes()``."""
+        """The policy's ledger blob id: lowercase hex SHA-256 of ``to_bytes()``.
+
+        Computed once per (immutable) policy object: canonical encoding is the costly part of
+        walking a policy chain.
+        """
         return hashlib.sha256(self.to_bytes()).hexdigest()
 
     # --- queries -------------------------------------------------------------------------------

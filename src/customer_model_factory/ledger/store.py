@@ -10,11 +10,13 @@ On-disk layout (docs/ledger-format.md section 1)::
     log/checkpoints/<n>    the signed checkpoint of tree size n, with any cosignatures
     keys/<key id>.pem      every public key that signed an envelope or cosigned a checkpoint
     index/<ab>             blob id -> log index records for blobs whose id starts with ab
+    kinds/<kind>.idx       the log indexes of the entries of each record kind
     refs/<name>            a release name -> blob id
 
 A commit is ordered so that every crash leaves a consistent ledger (section 9): blobs and keys
-are made durable first, then the leaves are appended and synced, then the blob index, then the
-checkpoint is signed and written, then refs, and last ``state.json`` points at the checkpoint.
+are made durable first, then the leaves are appended and synced, then the blob and kind
+indexes, then the checkpoint is signed and written, then refs, and last ``state.json`` points at
+the checkpoint.
 Nothing points at data that is not yet durable, so a checkpoint is never ahead of the log.
 """
 
@@ -25,7 +27,7 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -41,7 +43,7 @@ from .logstore import LogStore
 from .merkle import verify_consistency
 from .note import Note, NoteSignature, format_note, verify_cosignature
 from .objects import NotFoundError, ObjectBatch, ObjectStore, validate_blob_id
-from .records import LeafRecord, validate_kind
+from .records import KIND_PATTERN, LeafRecord, validate_kind
 from .statement import PAYLOAD_TYPE, Parent, RecordStatement
 
 FORMAT = "cmf-ledger/v1"
@@ -55,9 +57,12 @@ LOG_DIR = "log"
 CHECKPOINTS_DIR = "checkpoints"  # inside LOG_DIR
 KEYS_DIR = "keys"
 INDEX_DIR = "index"
+KINDS_DIR = "kinds"
 REFS_DIR = "refs"
 
 INDEX_RECORD_SIZE = 40  # 32-byte raw blob id || 8-byte big-endian log index
+KIND_RECORD_SIZE = 8  # 8-byte big-endian log index
+KIND_FILE_SUFFIX = ".idx"  # "<kind>.idx" is never "." or "..", whatever the kind
 KEY_FILE_SUFFIX = ".pem"
 REF_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SIZE_NAME = re.compile(r"0|[1-9][0-9]*")
@@ -146,11 +151,16 @@ class LedgerState:
     ``checkpoint`` is the latest checkpoint's tree size (None before the first); ``indexed`` is
     the number of log entries covered by the blob index, and ``buckets`` the valid byte length
     of each index bucket file. Bytes beyond a bucket's length are an interrupted commit's tail.
+    ``kinds_indexed`` and ``kinds`` are the same for the kind index (kind -> valid byte length
+    of ``kinds/<kind>.idx``); a ``state.json`` written before the kind index existed has none,
+    so it covers 0 entries until the next writer builds it.
     """
 
     checkpoint: int | None = None
     indexed: int = 0
     buckets: Mapping[str, int] = field(default_factory=dict)
+    kinds_indexed: int = 0
+    kinds: Mapping[str, int] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         """Return canonical JSON bytes: sorted keys, no spaces, zero-length buckets omitted."""
@@ -162,6 +172,10 @@ class LedgerState:
                     "size": self.indexed,
                     "buckets": {k: v for k, v in sorted(self.buckets.items()) if v},
                 },
+                "kinds": {
+                    "size": self.kinds_indexed,
+                    "files": {k: v for k, v in sorted(self.kinds.items()) if v},
+                },
             }
         )
 
@@ -170,12 +184,13 @@ class LedgerState:
         """Parse ``state.json`` strictly; IntegrityError naming the problem."""
         try:
             document = json.loads(data.decode("utf-8"))
-            if document["format"] != STATE_FORMAT or set(document) != {
+            if document["format"] != STATE_FORMAT or set(document) - {"kinds"} != {
                 "format",
                 "checkpoint",
                 "index",
             }:
                 raise ValueError("unexpected format or fields")
+            kinds_indexed, kinds = _parse_kind_state(document.get("kinds"))
             checkpoint = document["checkpoint"]
             index = document["index"]
             indexed, buckets = index["size"], index["buckets"]
@@ -191,7 +206,27 @@ class LedgerState:
                 raise ValueError("bad bucket name or length")
         except (UnicodeDecodeError, json.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
             raise IntegrityError(f"{STATE_FILE} is damaged: {exc}") from None
-        return cls(checkpoint, indexed, dict(buckets))
+        return cls(checkpoint, indexed, dict(buckets), kinds_indexed, kinds)
+
+
+def _parse_kind_state(kinds: Any) -> tuple[int, dict[str, int]]:
+    """Return (entries covered, kind -> file length) of the ``kinds`` member; (0, {}) if absent.
+
+    ValueError / TypeError / KeyError when it is malformed (``from_bytes`` reports it).
+    """
+    if kinds is None:
+        return 0, {}  # written before the kind index existed: it covers nothing yet
+    if not isinstance(kinds, dict) or set(kinds) != {"size", "files"}:
+        raise ValueError("unexpected kinds fields")
+    size, files = kinds["size"], kinds["files"]
+    if not isinstance(files, dict) or not all(_is_count(v) for v in (size, *files.values())):
+        raise ValueError("kind index sizes must be non-negative integers")
+    for kind, length in files.items():
+        if not isinstance(kind, str) or KIND_PATTERN.fullmatch(kind) is None:
+            raise ValueError(f"kind index: {kind!r} is not a record kind")
+        if length % KIND_RECORD_SIZE:
+            raise ValueError(f"kind index {kind!r}: length {length} is not whole records")
+    return size, dict(files)
 
 
 def _compact_json(document: dict[str, Any]) -> bytes:
@@ -255,7 +290,7 @@ class Ledger:
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise LedgerError(f"{path}: refusing to create a ledger in a non-empty location")
         new_parents = make_dirs(path)
-        for name in (OBJECTS_DIR, KEYS_DIR, INDEX_DIR, REFS_DIR):
+        for name in (OBJECTS_DIR, KEYS_DIR, INDEX_DIR, KINDS_DIR, REFS_DIR):
             (path / name).mkdir()
         LogStore(path / LOG_DIR).close()
         (path / LOG_DIR / CHECKPOINTS_DIR).mkdir()
@@ -389,6 +424,62 @@ class Ledger:
                 found.append(entry)
         found.extend(e for e in self.entries(indexed) if e.blob_id == blob_id)
         return found
+
+    def entries_of_kind(self, kind: str) -> list[LogEntry]:
+        """Return every entry of record ``kind``, in log order (via the kind index).
+
+        Index hits are re-read from the log and checked (IntegrityError if the index is wrong);
+        entries the index does not cover yet (an interrupted commit, or a ledger written before
+        the kind index existed) are found by scanning that tail. The index is derived data: a
+        tampered one could leave an entry out, which ``kind_index_problems`` (fsck) detects.
+        """
+        validate_kind(kind)
+        covered = min(self._state.kinds_indexed, self.size)
+        limit = self._state.kinds.get(kind, 0)
+        name = f"{KINDS_DIR}/{kind}{KIND_FILE_SUFFIX}"
+        try:
+            with open(self.path / name, "rb") as handle:
+                data = handle.read(limit)
+        except FileNotFoundError:
+            data = b""
+        if len(data) != limit:
+            raise IntegrityError(f"{name}: shorter than {STATE_FILE} records")
+        found: list[LogEntry] = []
+        for at in range(0, limit, KIND_RECORD_SIZE):
+            index = int.from_bytes(data[at : at + KIND_RECORD_SIZE], "big")
+            if index >= covered or (found and index <= found[-1].index):
+                raise IntegrityError(f"{name}: entry {index} is out of order or not indexed")
+            entry = self.entry(index)
+            if entry.kind != kind:
+                raise IntegrityError(f"{name}: says entry {index} is a {kind}, it is not")
+            found.append(entry)
+        found.extend(e for e in self.entries(covered) if e.kind == kind)
+        return found
+
+    def kind_index_problems(self) -> list[str]:
+        """Return how the kind index disagrees with the log (empty when it lists exactly the
+        entries of each kind it covers). Reads every covered entry: an fsck-time check."""
+        state = self._state
+        if state.kinds_indexed > self.size:
+            return [f"the kind index covers {state.kinds_indexed} entries, the log {self.size}"]
+        expected: dict[str, bytearray] = {}
+        for entry in self.entries(0, state.kinds_indexed):
+            expected.setdefault(entry.kind, bytearray()).extend(
+                entry.index.to_bytes(KIND_RECORD_SIZE, "big")
+            )
+        problems = []
+        for kind in sorted(set(state.kinds) | set(expected)):
+            path = self.path / KINDS_DIR / f"{kind}{KIND_FILE_SUFFIX}"
+            try:
+                actual = path.read_bytes()[: state.kinds.get(kind, 0)]
+            except FileNotFoundError:
+                actual = b""
+            if actual != expected.get(kind, b""):
+                count = len(expected.get(kind, b"")) // KIND_RECORD_SIZE
+                problems.append(
+                    f"{KINDS_DIR}/{path.name}: does not list the {count} {kind} entries of the log"
+                )
+        return problems
 
     def envelope(self, envelope_id: str) -> Envelope:
         """Return the DSSE envelope stored as blob ``envelope_id`` (re-hashed, parsed strictly)."""
@@ -562,21 +653,23 @@ def _repair_state(ledger: Ledger, state: LedgerState | None) -> LedgerState:
     """
     size = ledger.size
     index_dir = ledger.path / INDEX_DIR
+    kinds_dir = ledger.path / KINDS_DIR
     if state is None:
-        with contextlib.suppress(FileNotFoundError):
-            for bucket in os.listdir(index_dir):
-                truncate_file(index_dir / bucket, 0)
+        for directory in (index_dir, kinds_dir):
+            with contextlib.suppress(FileNotFoundError):
+                for name in os.listdir(directory):
+                    truncate_file(directory / name, 0)
         sizes = [s for s in ledger.checkpoint_sizes() if s <= size]
         state = LedgerState(checkpoint=sizes[-1] if sizes else None)
-    if state.indexed > size or (state.checkpoint or 0) > size:
+    if max(state.indexed, state.kinds_indexed, state.checkpoint or 0) > size:
         raise IntegrityError(
-            f"{STATE_FILE} describes {state.indexed} indexed entries and a checkpoint of size "
-            f"{state.checkpoint}, but the log holds {size} entries"
+            f"{STATE_FILE} describes {state.indexed} indexed entries ({state.kinds_indexed} by "
+            f"kind) and a checkpoint of size {state.checkpoint}, but the log holds {size} entries"
         )
     latest = state.checkpoint
     if latest != size and ledger._checkpoint_path(size).is_file():
         latest = size  # written by a commit that crashed before recording it
-    repaired = LedgerState(latest, state.indexed, dict(state.buckets))
+    repaired = replace(state, checkpoint=latest)
     if state.indexed < size:
         tail = [ledger.entry(i) for i in range(state.indexed, size)]
         for bucket in {entry.blob_id[:2] for entry in tail}:
@@ -584,6 +677,13 @@ def _repair_state(ledger: Ledger, state: LedgerState | None) -> LedgerState:
             if path.exists() and path.stat().st_size > repaired.buckets.get(bucket, 0):
                 truncate_file(path, repaired.buckets.get(bucket, 0))
         repaired = _append_index(index_dir, repaired, tail, size)
+    if state.kinds_indexed < size:
+        tail = [ledger.entry(i) for i in range(state.kinds_indexed, size)]
+        for kind in {entry.kind for entry in tail}:
+            path = kinds_dir / f"{kind}{KIND_FILE_SUFFIX}"
+            if path.exists() and path.stat().st_size > repaired.kinds.get(kind, 0):
+                truncate_file(path, repaired.kinds.get(kind, 0))
+        repaired = _append_kind_index(kinds_dir, repaired, tail, size)
     if repaired != state:
         replace_file(ledger.path / STATE_FILE, repaired.to_bytes())
     return repaired
@@ -616,7 +716,36 @@ def _append_index(
         buckets[bucket] = offset + len(data)
         to_sync.append(path)
     fsync_paths([*to_sync, *([index_dir] if created else [])])
-    return LedgerState(state.checkpoint, indexed, buckets)
+    return replace(state, indexed=indexed, buckets=buckets)
+
+
+def _append_kind_index(
+    kinds_dir: Path, state: LedgerState, entries: Sequence[LogEntry], indexed: int
+) -> LedgerState:
+    """Append kind-index records for ``entries`` durably; return the state that covers them."""
+    by_kind: dict[str, bytearray] = {}
+    for entry in entries:
+        by_kind.setdefault(entry.kind, bytearray()).extend(
+            entry.index.to_bytes(KIND_RECORD_SIZE, "big")
+        )
+    lengths = dict(state.kinds)
+    to_sync: list[Path] = make_dirs(kinds_dir)
+    created = False
+    for kind, data in sorted(by_kind.items()):
+        path = kinds_dir / f"{kind}{KIND_FILE_SUFFIX}"
+        created |= not path.exists()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            offset = lengths.get(kind, 0)
+            written = 0
+            while written < len(data):
+                written += os.pwrite(fd, data[written:], offset + written)
+        finally:
+            os.close(fd)
+        lengths[kind] = offset + len(data)
+        to_sync.append(path)
+    fsync_paths([*to_sync, *([kinds_dir] if created else [])])
+    return replace(state, kinds_indexed=indexed, kinds=lengths)
 
 
 class LedgerWriter:
@@ -841,12 +970,13 @@ class LedgerWriter:
             state = ledger.state
             if entries:
                 state = _append_index(ledger.path / INDEX_DIR, state, entries, ledger.size)
+                state = _append_kind_index(ledger.path / KINDS_DIR, state, entries, ledger.size)
             note = self._checkpoint()
             # Refs last: a ref never names a release whose records are not yet checkpointed.
             for name, blob_id in sorted(self._new_refs.items()):
                 replace_file(ledger.path / REFS_DIR / name, f"{blob_id}\n".encode("ascii"))
             self._new_refs.clear()
-            state = LedgerState(ledger.size, state.indexed, state.buckets)
+            state = replace(state, checkpoint=ledger.size)
             if state != ledger.state:
                 ledger._set_state(state)
         except BaseException:

@@ -1,0 +1,48 @@
+"""``cmf demo``: the whole factory on the bundled example, recorded, promoted and verified."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ._common import EXIT_FAILED, EXIT_OK, common_options, emit_json, print_findings, progress_rows
+
+
+@click.command()
+@common_options
+def demo(ledger_dir: Path, as_json: bool) -> int:
+    """Run every stage on the example customer, record it, promote the release, verify it.
+
+    Uses the bundled examples (a synthetic insurer: 3000 traces, three candidate models) and
+    the INSECURE keys of keys-example/ (one per role; promotion is 2-of-3), with fixed
+    timestamps, so the ledger is byte-reproducible. Into a missing or empty --ledger directory
+    it builds the ledger; into one that already holds exactly the demo, it only verifies it;
+    it refuses anything else (exit 2).
+    """
+    from ..pipeline import run_demo
+
+    summary = run_demo(ledger_dir, rows=progress_rows("validating traces"))
+    if as_json:
+        emit_json(summary.to_dict())
+        return EXIT_OK if summary.promoted else EXIT_FAILED
+    verb = "built" if summary.mode == "built" else "already holds the demo; verified"
+    click.echo(f"{summary.ledger}: {verb}")
+    for stage in summary.stages:
+        parents = f" <- {len(stage.parents)} parent(s)" if stage.parents else ""
+        ready = "" if stage.ready else "  NOT READY"
+        click.echo(
+            f"  #{stage.log_index:<3} {stage.kind:<20} {stage.label:<36} "
+            f"{stage.blob_id[:12]}  signed by {', '.join(stage.signers)}{parents}{ready}"
+        )
+    click.echo(
+        f"release {summary.release_id} ({summary.release_gate}): {summary.status} "
+        f"as of {summary.as_of} (trust policy version {summary.policy_version}, "
+        f"checkpoint {summary.checkpoint_size})"
+    )
+    print_findings(summary.findings)
+    click.echo(
+        f"next: cmf release verify {summary.release_id} --ledger {summary.ledger} "
+        "--trust <keys-example>/INSECURE-root.pub"
+    )
+    return EXIT_OK if summary.promoted else EXIT_FAILED
