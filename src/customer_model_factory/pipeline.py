@@ -23,6 +23,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1013,6 +1014,31 @@ class DemoStage:
 
 
 @dataclass(frozen=True)
+class DemoBundle:
+    """The demo's last step: the release exported as a bundle and verified offline from it."""
+
+    path: Path | None  # None: written to a temporary file that no longer exists
+    bundle_id: str
+    entries: int
+    blobs: int
+    verified: bool  # the offline verdict: the release verifies and was promoted
+    status: str
+    findings: tuple[ChainFinding, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe dict."""
+        return {
+            "path": str(self.path) if self.path is not None else None,
+            "bundle_id": self.bundle_id,
+            "entries": self.entries,
+            "blobs": self.blobs,
+            "verified": self.verified,
+            "status": self.status,
+            "findings": [finding.to_dict() for finding in self.findings],
+        }
+
+
+@dataclass(frozen=True)
 class DemoSummary:
     """What ``run_demo`` did: built or verified, every stage, and the release's status."""
 
@@ -1027,10 +1053,12 @@ class DemoSummary:
     checkpoint_size: int | None
     findings: tuple[ChainFinding, ...]
     as_of: str
+    bundle: DemoBundle | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict (the ``cmf demo --json`` output)."""
         return {
+            "bundle": self.bundle.to_dict() if self.bundle is not None else None,
             "ledger": str(self.ledger),
             "mode": self.mode,
             "release_gate": self.release_gate,
@@ -1226,6 +1254,7 @@ def run_demo(
     *,
     data: Path | None = None,
     rows: RowFilter = _unchanged,
+    bundle: Path | None = None,
 ) -> DemoSummary:
     """Run the whole factory on the demo examples and record it all in the ledger ``target``.
 
@@ -1234,6 +1263,10 @@ def run_demo(
     directory and renamed into place, so it appears complete or not at all). A ``target`` that
     already holds exactly the demo's log is verified instead, and left unchanged. Anything else
     raises DemoRefusedError without touching it.
+
+    Last, the promoted release is exported as an offline bundle (to ``bundle``, or to a
+    temporary file) and that file is verified with nothing but the pinned example root key and
+    the demo clock, as a customer would (``cmf bundle verify``).
     """
     target = Path(target)
     data = Path(data) if data is not None else package_demo_dir()
@@ -1257,7 +1290,31 @@ def run_demo(
             os.rename(built, target)
         else:
             _require_same_log(built, target)
-    return _demo_summary(target, "built" if building else "verified", stages, keys)
+    summary = _demo_summary(target, "built" if building else "verified", stages, keys)
+    if not summary.promoted:
+        return summary
+    return dataclasses.replace(summary, bundle=_demo_bundle(summary, keys, bundle))
+
+
+def _demo_bundle(summary: DemoSummary, keys: DemoKeys, output: Path | None) -> DemoBundle:
+    """Export the demo release as a bundle and verify that file offline against the root key."""
+    from .bundle.export import export_and_verify
+
+    root = keys.one("root").public_key
+    with tempfile.TemporaryDirectory(prefix=".cmf-demo-bundle-") as scratch:
+        path = Path(output) if output is not None else Path(scratch) / "release.cmfbundle"
+        done = export_and_verify(
+            summary.ledger, summary.release_gate, trust=root, as_of=DEMO_AS_OF, output=path
+        )
+    return DemoBundle(
+        path=Path(output) if output is not None else None,
+        bundle_id=done.bundle_id,
+        entries=done.entries,
+        blobs=done.blobs,
+        verified=done.report.ok,
+        status=done.report.status,
+        findings=done.report.findings,
+    )
 
 
 def _require_same_log(expected_path: Path, actual_path: Path) -> None:
@@ -1313,6 +1370,7 @@ def file_blob_id(path: Path) -> str:
 
 __all__ = [
     "DEMO_AS_OF",
+    "DemoBundle",
     "DEMO_ORIGIN",
     "DEMO_TIMES",
     "EXAMPLE_FILES",

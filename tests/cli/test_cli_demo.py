@@ -154,3 +154,35 @@ def test_demo_policy_thresholds() -> None:
     assert (promotion.threshold, len(promotion.key_ids)) == (2, 3)
     assert {role.name for role in policy.roles} == {"root", "log", "witness", *kinds.STAGE_KINDS}
     assert all(policy.role(r).threshold == 1 for r in kinds.STAGE_KINDS if r != "promotion")
+
+
+def test_demo_ends_by_verifying_its_bundle_offline(tmp_path: Path) -> None:
+    # The last step: export the release, then verify that file with only the pinned root key.
+    bundle = tmp_path / "release.cmfbundle"
+    result = invoke("demo", "--ledger", tmp_path / "ledger", "--bundle", bundle, "--json")
+    summary = json_out(result)
+    assert result.exit_code == 0, result.output
+    assert summary["bundle"]["verified"] is True and summary["bundle"]["findings"] == []
+    assert summary["bundle"]["status"] == "promoted"
+    checked = run_cmf(
+        "bundle", "verify", str(bundle), "--trust-root", str(KEYS / "INSECURE-root.pub"),
+        "--at", "2026-11-20T12:30:00Z", cwd=tmp_path,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "verifies and is promoted" in checked.stdout
+    flipped = bytearray(bundle.read_bytes())
+    flipped[len(flipped) // 2] ^= 0x01
+    bundle.write_bytes(bytes(flipped))
+    refused = run_cmf(
+        "bundle", "verify", str(bundle), "--trust-root", str(KEYS / "INSECURE-root.pub"),
+        "--at", "2026-11-20T12:30:00Z", cwd=tmp_path,
+    )
+    assert refused.returncode in (1, 2), refused.stdout
+
+
+def test_demo_prints_its_offline_step(tmp_path: Path) -> None:
+    result = invoke("demo", "--ledger", tmp_path / "ledger")
+    assert result.exit_code == 0, result.output
+    offline = [line for line in result.output.splitlines() if line.startswith("offline: ")]
+    assert len(offline) == 1 and offline[0].endswith("no ledger: verified, promoted")
+    assert "to a temporary file" in offline[0]

@@ -11,21 +11,30 @@ from ._common import EXIT_FAILED, EXIT_OK, common_options, emit_json, print_find
 
 @click.command()
 @common_options
-def demo(ledger_dir: Path, as_json: bool) -> int:
+@click.option(
+    "--bundle",
+    "bundle_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Keep the exported release bundle in this file (default: a temporary file).",
+)
+def demo(ledger_dir: Path, as_json: bool, bundle_out: Path | None) -> int:
     """Run every stage on the example customer, record it, promote the release, verify it.
 
     Uses the bundled examples (a synthetic insurer: 3000 traces, three candidate models) and
     the INSECURE keys of keys-example/ (one per role; promotion is 2-of-3), with fixed
     timestamps, so the ledger is byte-reproducible. Into a missing or empty --ledger directory
     it builds the ledger; into one that already holds exactly the demo, it only verifies it;
-    it refuses anything else (exit 2).
+    it refuses anything else (exit 2). Last, it exports the release as an offline bundle and
+    verifies that file against the pinned example root key alone, as a customer would.
     """
     from ..pipeline import run_demo
 
-    summary = run_demo(ledger_dir, rows=progress_rows("validating traces"))
+    summary = run_demo(ledger_dir, rows=progress_rows("validating traces"), bundle=bundle_out)
+    offline_ok = summary.bundle is not None and summary.bundle.verified
     if as_json:
         emit_json(summary.to_dict())
-        return EXIT_OK if summary.promoted else EXIT_FAILED
+        return EXIT_OK if summary.promoted and offline_ok else EXIT_FAILED
     verb = "built" if summary.mode == "built" else "already holds the demo; verified"
     click.echo(f"{summary.ledger}: {verb}")
     for stage in summary.stages:
@@ -41,8 +50,17 @@ def demo(ledger_dir: Path, as_json: bool) -> int:
         f"checkpoint {summary.checkpoint_size})"
     )
     print_findings(summary.findings)
+    if summary.bundle is not None:
+        where = summary.bundle.path if summary.bundle.path is not None else "a temporary file"
+        verdict = "verified, promoted" if summary.bundle.verified else summary.bundle.status
+        click.echo(
+            f"offline: exported bundle {summary.bundle.bundle_id[:12]} ({summary.bundle.entries} "
+            f"log entries, {summary.bundle.blobs} blobs) to {where}; verified it with only the "
+            f"pinned root key INSECURE-root.pub and no ledger: {verdict}"
+        )
+        print_findings(summary.bundle.findings)
     click.echo(
         f"next: cmf release verify {summary.release_id} --ledger {summary.ledger} "
         "--trust <keys-example>/INSECURE-root.pub"
     )
-    return EXIT_OK if summary.promoted else EXIT_FAILED
+    return EXIT_OK if summary.promoted and offline_ok else EXIT_FAILED

@@ -1,0 +1,513 @@
+"""Quarantined import of a release bundle into a receiving ledger (git ``receive-pack`` style).
+
+Layout added to the receiving ledger (docs/bundle-format.md section 5)::
+
+    imports/quarantine/<random>/<blob id>     blobs of an import in progress (then moved)
+    imports/<sha256(origin)>/state.json       what this site accepted from that log: the
+                                              latest checkpoint size, trust policy version,
+                                              log key, and release gate -> bundle id
+    imports/<sha256(origin)>/checkpoints/<n>  every signed checkpoint accepted (size n)
+    imports/<sha256(origin)>/evidence/...     equivocation / rollback proofs of refusals
+
+``import_bundle``, holding the ledger's writer lock: writes every blob of the bundle not yet
+stored into a fresh quarantine directory (file names are ids computed from the bytes),
+verifies the whole bundle (``verify_bundle``, trace data streamed from the quarantine), checks
+that its checkpoint is consistent with every checkpoint already accepted from that log (a
+rollback to a smaller tree, or another root for a known size, is refused with a portable
+proof), then migrates the blobs into ``objects/`` (flush, rename, flush: one ``syncfs`` barrier
+each on Linux, a fsync per path elsewhere), stores the bundle itself as a blob, the accepted
+checkpoint, and last ``state.json``: the single commit point. Whatever happens before that
+rename, the accepted state is unchanged; a refused or interrupted import leaves nothing
+reachable (stray content-addressed blobs are harmless and reused by the next import).
+Importing a bundle already imported is a no-op.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+
+from .._jsonfile import manifest_bytes
+from ..chain.findings import ChainError, ChainFinding, error
+from ..chain.kinds import TRACE_DATASET
+from ..ledger.checkpoint import Checkpoint
+from ..ledger.durable import fsync_paths, make_dirs, replace_file
+from ..ledger.errors import FormatError, IntegrityError
+from ..ledger.keys import PublicKey, check_key_name
+from ..ledger.lock import WriterLock
+from ..ledger.note import parse_note
+from ..ledger.objects import BLOB_MODE, ObjectStore
+from ..ledger.policy import TrustPolicy
+from ..ledger.store import LOCK_FILE, OBJECTS_DIR, Ledger
+from .equivocation import FORK, ROLLBACK, EquivocationProof, Relation, make_proof, relate
+from .format import Bundle, encode_bundle
+from .verify import BundleReport, Expectation, verify_bundle
+
+IMPORTS_DIR = "imports"
+QUARANTINE_DIR = "quarantine"
+STATE_FILE = "state.json"
+CHECKPOINTS_DIR = "checkpoints"
+EVIDENCE_DIR = "evidence"
+STATE_FORMAT = "cmf-imports/v1"
+IMPORTED = "imported"
+UNCHANGED = "unchanged"
+
+
+class ImportRefusedError(ChainError):
+    """The bundle was refused; nothing was added. ``evidence`` is the proof file written for
+    a rollback or fork, if any."""
+
+    def __init__(self, findings: list[ChainFinding], evidence: Path | None = None) -> None:
+        super().__init__(findings)
+        self.evidence = evidence
+
+
+def origin_dir_name(origin: str) -> str:
+    """Return the directory name of a log origin: hex SHA-256 of its UTF-8 bytes.
+
+    Origins may contain ``/``; hashing keeps every path under ``imports/`` fixed-shape.
+    """
+    return hashlib.sha256(check_key_name(origin, error=FormatError).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ImportState:
+    """What a site accepted from one log (``imports/<origin>/state.json``)."""
+
+    origin: str
+    log_key: str
+    checkpoint_size: int
+    policy_version: int
+    releases: Mapping[str, str] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        """Return canonical JSON bytes (``_jsonfile.manifest_bytes``)."""
+        return manifest_bytes(
+            {
+                "format": STATE_FORMAT,
+                "origin": self.origin,
+                "log_key": self.log_key,
+                "checkpoint_size": self.checkpoint_size,
+                "policy_version": self.policy_version,
+                "releases": dict(sorted(self.releases.items())),
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ImportState:
+        """Parse strictly; IntegrityError naming the problem (the file is local state)."""
+        try:
+            document = json.loads(data.decode("utf-8"))
+            if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
+                raise ValueError(f"not {STATE_FORMAT}")
+            fields = {"format", "origin", "log_key", "checkpoint_size", "policy_version"}
+            if set(document) != fields | {"releases"}:
+                raise ValueError("unexpected members")
+            releases = document["releases"]
+            if not isinstance(releases, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in releases.items()
+            ):
+                raise ValueError("releases must map ids to ids")
+            state = cls(
+                origin=document["origin"],
+                log_key=document["log_key"],
+                checkpoint_size=document["checkpoint_size"],
+                policy_version=document["policy_version"],
+                releases=releases,
+            )
+            if not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                for v in (state.checkpoint_size, state.policy_version)
+            ):
+                raise ValueError("sizes and versions must be non-negative integers")
+        except (UnicodeDecodeError, json.JSONDecodeError, ValueError, TypeError) as exc:
+            raise IntegrityError(f"imports {STATE_FILE} is damaged: {exc}") from None
+        return state
+
+    def public_log_key(self) -> PublicKey:
+        """Return the log key this state recorded (the key that signed the checkpoints)."""
+        name, key = PublicKey.parse_verifier_key(self.log_key)
+        if name != self.origin:
+            raise IntegrityError(f"imports state: log key is named {name!r}, not {self.origin!r}")
+        return key
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What ``import_bundle`` did: ``imported`` or ``unchanged`` (already imported)."""
+
+    status: str
+    origin: str
+    release_blob_id: str
+    bundle_id: str
+    checkpoint_size: int
+    new_blobs: int
+    report: BundleReport | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe dict."""
+        return {
+            "status": self.status,
+            "origin": self.origin,
+            "release_blob_id": self.release_blob_id,
+            "bundle_id": self.bundle_id,
+            "checkpoint_size": self.checkpoint_size,
+            "new_blobs": self.new_blobs,
+            "report": self.report.to_dict() if self.report is not None else None,
+        }
+
+
+# --- reading the receiving side's state --------------------------------------------------------
+
+
+def origin_dir(ledger_path: Path, origin: str) -> Path:
+    """Return ``imports/<sha256(origin)>`` of a ledger."""
+    return Path(ledger_path) / IMPORTS_DIR / origin_dir_name(origin)
+
+
+def read_state(ledger_path: Path, origin: str) -> ImportState | None:
+    """Return the import state for ``origin``, or None if nothing was imported from it."""
+    try:
+        data = (origin_dir(ledger_path, origin) / STATE_FILE).read_bytes()
+    except FileNotFoundError:
+        return None
+    state = ImportState.from_bytes(data)
+    if state.origin != origin:
+        raise IntegrityError(f"imports state for {origin!r} names origin {state.origin!r}")
+    return state
+
+
+def imported_origins(ledger_path: Path) -> list[str]:
+    """Return the origins this ledger imported from, sorted."""
+    root = Path(ledger_path) / IMPORTS_DIR
+    try:
+        names = sorted(os.listdir(root))
+    except FileNotFoundError:
+        return []
+    origins = []
+    for name in names:
+        path = root / name / STATE_FILE
+        if len(name) == 64 and path.is_file():
+            origins.append(ImportState.from_bytes(path.read_bytes()).origin)
+    return sorted(origins)
+
+
+def accepted_checkpoints(ledger_path: Path, state: ImportState) -> dict[int, bytes]:
+    """Return size -> signed note of every checkpoint accepted from the state's origin.
+
+    Files beyond ``state.checkpoint_size`` were written by an import interrupted before its
+    commit and are not accepted.
+    """
+    directory = origin_dir(ledger_path, state.origin) / CHECKPOINTS_DIR
+    accepted: dict[int, bytes] = {}
+    for name in sorted(os.listdir(directory)) if directory.is_dir() else []:
+        if name.isdigit() and str(int(name)) == name and int(name) <= state.checkpoint_size:
+            accepted[int(name)] = (directory / name).read_bytes()
+    if state.checkpoint_size not in accepted:
+        raise IntegrityError(f"imports: the accepted checkpoint {state.checkpoint_size} is missing")
+    return accepted
+
+
+def _claimed(note: bytes) -> Checkpoint:
+    """Return the checkpoint of a locally stored (already verified) note."""
+    return Checkpoint.from_text(parse_note(note).text)
+
+
+# --- importing ------------------------------------------------------------------------------------
+
+
+def import_bundle(
+    ledger_path: Path,
+    bundle: Bundle,
+    *,
+    bundle_id: str,
+    trust: TrustPolicy | PublicKey,
+    as_of: datetime,
+    expect: Expectation | None = None,
+    min_witnesses: int = 0,
+    evidence_path: Path | None = None,
+    wait: float = 0.0,
+) -> ImportResult:
+    """Import ``bundle`` into the ledger at ``ledger_path`` through a quarantine.
+
+    Returns ``unchanged`` when this bundle was imported before. Raises ImportRefusedError
+    (nothing added) when the bundle does not verify and show a promoted release, when its log
+    is inconsistent with what this site accepted (``checkpoint_rollback`` /
+    ``checkpoint_fork``: a proof is written to ``evidence_path``, default under
+    ``imports/<origin>/evidence/``), when it lacks the consistency proof it needs, or when its
+    trust policy is older than the one accepted before (``policy_rollback``).
+    """
+    ledger_path = Path(ledger_path)
+    Ledger.open(ledger_path).close()  # refuse anything that is not a ledger, before writing
+    origin = bundle.claimed_checkpoint.origin
+    lock = WriterLock(ledger_path / LOCK_FILE)
+    lock.acquire(wait)
+    try:
+        state = read_state(ledger_path, origin)
+        if state is not None and state.releases.get(bundle.release) == bundle_id:
+            return ImportResult(
+                UNCHANGED, origin, bundle.release, bundle_id, state.checkpoint_size, 0, None
+            )
+        objects = ObjectStore(ledger_path / OBJECTS_DIR)
+        quarantine_root = ledger_path / IMPORTS_DIR / QUARANTINE_DIR
+        fsync_paths(make_dirs(quarantine_root))
+        quarantine = Path(tempfile.mkdtemp(prefix="import-", dir=quarantine_root))
+        try:
+            written = _fill_quarantine(quarantine, bundle, objects)
+            # Verification streams trace data from its quarantined (or already stored) file.
+            trace = {e.record.blob_id for e in bundle.entries if e.record.kind == TRACE_DATASET}
+            files = {blob_id: objects.path(blob_id) for blob_id in trace}
+            files.update((path.name, path) for path in written if path.name in trace)
+            report = verify_bundle(
+                bundle,
+                trust=trust,
+                as_of=as_of,
+                expect=expect,
+                min_witnesses=min_witnesses,
+                bundle_id=bundle_id,
+                blob_files={k: v for k, v in files.items() if v.is_file()},
+            )
+            _require_acceptable(ledger_path, bundle, report, state, evidence_path)
+            new_blobs = _migrate(ledger_path, quarantine, written)
+            _commit(ledger_path, bundle, bundle_id, report, state)
+        finally:
+            shutil.rmtree(quarantine, ignore_errors=True)
+            _remove_if_empty(quarantine_root, quarantine_root.parent)
+    finally:
+        lock.release()
+    size = report.checkpoint_size if report.checkpoint_size is not None else 0
+    return ImportResult(IMPORTED, origin, bundle.release, bundle_id, size, new_blobs, report)
+
+
+def _remove_if_empty(*directories: Path) -> None:
+    """Remove each directory that is empty, in order, so a refused import leaves no trace."""
+    for directory in directories:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+
+
+def _fill_quarantine(quarantine: Path, bundle: Bundle, objects: ObjectStore) -> list[Path]:
+    """Write every carried blob not yet stored as ``quarantine/<id>`` (read-only); return
+    the files written. Not yet durable: ``_migrate`` flushes them before moving them.
+
+    The ids were computed from the bytes, so every name is 64 hex digits: no bundle content
+    ever chooses a path.
+    """
+    paths = []
+    for blob_id in bundle.blob_ids:
+        data = bundle.blob(blob_id)
+        if data is None:  # impossible: blob_ids lists carried blobs only
+            raise RuntimeError(f"blob {blob_id} vanished from the bundle")
+        if objects.contains(blob_id):
+            continue  # stored durably by an earlier import or commit
+        path = quarantine / blob_id
+        write_new_file(path, data, BLOB_MODE)
+        paths.append(path)
+    return paths
+
+
+def write_new_file(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` (FileExistsError if it exists) holding ``data``, not yet fsynced.
+
+    Plain ``os.write`` calls: a buffered file object costs several extra system calls per file,
+    which dominates when thousands of small blobs are written.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _require_acceptable(
+    ledger_path: Path,
+    bundle: Bundle,
+    report: BundleReport,
+    state: ImportState | None,
+    evidence_path: Path | None,
+) -> None:
+    """Raise ImportRefusedError unless the bundle verifies and fits what was accepted."""
+    if not report.ok:
+        blocking = [f for f in report.findings if f.blocking] or [
+            error("release_not_promoted", f"release status is {report.status}")
+        ]
+        raise ImportRefusedError(blocking)
+    if state is None:
+        return  # the first import from this log: nothing to be consistent with
+    offered = bundle.claimed_checkpoint  # report.ok: it is the verified checkpoint
+    accepted = accepted_checkpoints(ledger_path, state)
+    relation, known = _relation(accepted, offered, bundle)
+    if not relation.consistent:
+        code = {FORK: "checkpoint_fork", ROLLBACK: "checkpoint_rollback"}.get(
+            relation.kind, "consistency_proof_missing"
+        )
+        message, evidence = relation.message, None
+        if relation.kind in (FORK, ROLLBACK):
+            proof = make_proof(
+                relation,
+                origin=offered.origin,
+                log_key=state.public_log_key(),
+                accepted=accepted[known],
+                offered=bundle.checkpoint,
+                consistency=bundle.consistency,
+            )
+            try:
+                evidence = _write_evidence(ledger_path, proof, known, offered.size, evidence_path)
+            except OSError as exc:  # the refusal stands; say why its proof is missing
+                message += f" (the proof could not be written: {exc})"
+        raise ImportRefusedError([error(code, message)], evidence)
+    if report.policy_version is not None and report.policy_version < state.policy_version:
+        raise ImportRefusedError(
+            [
+                error(
+                    "policy_rollback",
+                    f"the bundle's trust policy is version {report.policy_version}; this site "
+                    f"already accepted version {state.policy_version}",
+                )
+            ]
+        )
+
+
+def _relation(
+    accepted: Mapping[int, bytes], offered: Checkpoint, bundle: Bundle
+) -> tuple[Relation, int]:
+    """Relate the offered checkpoint to what was accepted; return the relation and the
+    accepted size it was judged against (a known size first: a second root is a fork)."""
+    same_size = accepted.get(offered.size)
+    if same_size is not None:
+        return relate(_claimed(same_size), offered, bundle.consistency), offered.size
+    latest = max(accepted)
+    return relate(_claimed(accepted[latest]), offered, bundle.consistency), latest
+
+
+def _write_evidence(
+    ledger_path: Path,
+    proof: EquivocationProof,
+    accepted_size: int,
+    offered_size: int,
+    evidence_path: Path | None,
+) -> Path:
+    """Write the proof file (default: under ``imports/<origin>/evidence/``); return its path."""
+    data = proof.to_json()
+    if evidence_path is None:
+        name = (
+            f"{proof.kind}-{accepted_size}-{offered_size}-"
+            f"{hashlib.sha256(data).hexdigest()[:16]}.json"
+        )
+        evidence_path = origin_dir(ledger_path, proof.origin) / EVIDENCE_DIR / name
+    return replace_file(Path(evidence_path), data)
+
+
+def _migrate(ledger_path: Path, quarantine: Path, written: Sequence[Path]) -> int:
+    """Make the quarantined blobs durable, move them into ``objects/``, make the moves
+    durable; return how many were moved.
+
+    Data is flushed BEFORE the renames, so an object file never exists under its id with
+    missing bytes (git's zero-length-object lesson); the renames stay within one file system
+    (the quarantine is inside the ledger). A blob stored meanwhile is kept as is.
+    """
+    objects = ObjectStore(ledger_path / OBJECTS_DIR)
+    flush(ledger_path, written)
+    moved = 0
+    touched: list[Path] = []
+    for path in written:
+        target = objects.path(path.name)  # validates the name as a 64-hex blob id
+        if target.exists():
+            continue
+        touched.extend(make_dirs(target.parent))
+        os.rename(path, target)
+        touched.append(target.parent)
+        moved += 1
+    flush(ledger_path, touched)
+    return moved
+
+
+def flush(ledger_path: Path, paths: Sequence[Path]) -> None:
+    """Make ``paths`` (files or directories of the ledger) durable.
+
+    On Linux one ``syncfs(2)`` of the ledger's file system (a single barrier, like git's
+    batch fsync mode) replaces a fsync per path; elsewhere each path is fsynced.
+    """
+    if not paths:
+        return
+    if not sync_filesystem(ledger_path):
+        fsync_paths(paths)
+
+
+def sync_filesystem(directory: Path) -> bool:
+    """Flush every dirty page and inode of the file system holding ``directory`` with Linux
+    ``syncfs(2)``; return False where it is unavailable (the caller then fsyncs each path).
+
+    OSError when the flush reports a write-back error (Linux 5.8 and later report them).
+    """
+    syncfs = _syncfs()
+    if syncfs is None:
+        return False
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"syncfs: {os.strerror(code)}", str(directory))
+    finally:
+        os.close(fd)
+    return True
+
+
+@functools.cache
+def _syncfs() -> Callable[[int], int] | None:
+    """Return libc's ``syncfs`` (Linux), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    function = getattr(libc, "syncfs", None)
+    if function is None:
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    return cast(Callable[[int], int], function)
+
+
+def _commit(
+    ledger_path: Path,
+    bundle: Bundle,
+    bundle_id: str,
+    report: BundleReport,
+    state: ImportState | None,
+) -> None:
+    """Store the bundle as a blob and the accepted checkpoint, then ``state.json`` (commit)."""
+    directory = origin_dir(ledger_path, bundle.claimed_checkpoint.origin)
+    ObjectStore(ledger_path / OBJECTS_DIR).put(encode_bundle(bundle))
+    size = bundle.claimed_checkpoint.size
+    checkpoint_path = directory / CHECKPOINTS_DIR / str(size)
+    if not checkpoint_path.exists():
+        replace_file(checkpoint_path, bundle.checkpoint)
+    if report.log_key is None or report.policy_version is None:
+        raise RuntimeError("an ok bundle report names its log key and policy version")
+    releases = dict(state.releases) if state is not None else {}
+    releases[bundle.release] = bundle_id
+    previous_size = state.checkpoint_size if state is not None else 0
+    new_state = ImportState(
+        origin=bundle.claimed_checkpoint.origin,
+        log_key=report.log_key,
+        checkpoint_size=max(size, previous_size),
+        policy_version=report.policy_version,
+        releases=releases,
+    )
+    replace_file(directory / STATE_FILE, new_state.to_bytes())
