@@ -506,7 +506,7 @@ def explain(ours: Any, expected: Any, builder: str) -> str:
 # ----------------------------------------------------------------------------- tests
 
 
-@pytest.mark.parametrize(("module", "vector"), all_vectors())
+@pytest.mark.parametrize(("module", "vector"), list(all_vectors()))
 def test_replay_equals_reference(module: str, vector: dict[str, Any]) -> None:
     """Our builder gives the reference's output, up to the documented differences only."""
     ours = run_ours(vector, load(module)["objects"])
