@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -235,3 +236,61 @@ def test_demo_policy_is_recorded_first(tmp_path: Path) -> None:
         from customer_model_factory.pipeline import DEMO_AS_OF
 
         assert trust_findings(ledger, pinned, DEMO_AS_OF) == []
+
+
+def test_the_demo_ledger_is_renamed_into_place_durably(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rename is durable only once its directory is fsynced: a crash after "built" must not
+    # lose the ledger (or leave only the hidden scratch directory).
+    from customer_model_factory.pipeline import run_demo
+
+    events: list[tuple[str, str]] = []
+    real_fsync, real_rename = os.fsync, os.rename
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def rename(src: Any, dst: Any) -> None:
+        real_rename(src, dst)
+        events.append(("rename", str(dst)))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", rename)
+    target = tmp_path / "demo" / "ledger"
+    assert run_demo(target).promoted
+    placed = events.index(("rename", str(target)))
+    assert ("fsync", str(target.parent)) in events[placed:]
+
+
+def test_a_release_id_that_is_no_ref_name_is_still_recorded(tmp_path: Path) -> None:
+    # The gate's release_id is free text; refs are file names. A gate whose release_id cannot
+    # be a ref name used to be refused at recording ("not a ref name"), exit 2.
+    import dataclasses
+    import shutil
+
+    from customer_model_factory.pipeline import record_manifest, tool_version
+    from customer_model_factory.release_gate import CustomerReleaseGateManifest
+
+    shutil.copytree(REPO / "ledger", tmp_path / "ledger")
+    keys = DemoKeys.load(KEYS)
+    with Ledger.open(tmp_path / "ledger") as ledger:
+        gate_id = ledger.ref("nw-claims-guard-2026.11.0")
+        parents = [p.sha256 for p in ledger.statement(ledger.entries_for_blob(gate_id)[0]).parents]
+        gate = CustomerReleaseGateManifest.from_dict(json.loads(ledger.objects.get(gate_id)))
+        renamed = dataclasses.replace(gate, release_id="claims guard/2026.11")
+        renamed = dataclasses.replace(renamed, release_hash=renamed.recompute_hash())
+        with ledger.writer(log_key=keys.one("log")) as writer:
+            entry = record_manifest(
+                writer,
+                ledger,
+                kind=kinds.RELEASE_GATE,
+                data=manifest_data(renamed),
+                parents=parents,
+                signers=[keys.one(kinds.RELEASE_GATE)],
+                time="2026-11-20T12:40:00Z",
+                tool_version=tool_version(),
+            )
+        assert ledger.entries_for_blob(entry.blob_id)[0].kind == kinds.RELEASE_GATE
+        assert set(ledger.refs()) == {"nw-claims-guard-2026.11.0"}

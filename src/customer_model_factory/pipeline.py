@@ -19,11 +19,11 @@ Also here, because the CLI must not hold logic: ``resolve_trust`` (the pinned tr
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +75,7 @@ from .inputs import (
     resolve_trust,
 )
 from .ledger.dsse import verify_envelope
+from .ledger.durable import ensure_dir, fsync_path
 from .ledger.errors import LedgerError
 from .ledger.keys import PrivateKey, PublicKey, load_private_key
 from .ledger.merkle import leaf_hash, verify_inclusion
@@ -82,11 +83,12 @@ from .ledger.objects import hash_file
 from .ledger.policy import (
     POLICY_KIND,
     KeyEntry,
+    PolicyChain,
     Role,
     TrustPolicy,
 )
 from .ledger.statement import PAYLOAD_TYPE, RecordStatement
-from .ledger.store import Ledger, LedgerWriter, LogEntry
+from .ledger.store import REF_NAME_PATTERN, Ledger, LedgerWriter, LogEntry
 from .monitoring_manifest import (
     CustomerMonitoringManifest,
     MonitoringMetrics,
@@ -666,7 +668,8 @@ def record_manifest(
     tool_version: str,
 ) -> LogEntry:
     """Record a stage manifest with ``chain.record_stage`` (ChainError, writing nothing, when
-    it does not bind to its parents); a release gate also gets the ref ``release_id``."""
+    it does not bind to its parents); a release gate also gets the ref ``release_id`` when that
+    is a valid ref name (otherwise it is named by its blob id only)."""
     from .chain import record_stage
 
     entry = record_stage(
@@ -681,7 +684,10 @@ def record_manifest(
     )
     if kind == kinds.RELEASE_GATE:
         gate = kinds.parse_manifest(kind, data)
-        if isinstance(gate, CustomerReleaseGateManifest):
+        # release_id is free text, a ref is a file name: never refuse a valid gate for it.
+        if isinstance(gate, CustomerReleaseGateManifest) and REF_NAME_PATTERN.fullmatch(
+            gate.release_id
+        ):
             writer.set_ref(gate.release_id, entry.blob_id)
     return entry
 
@@ -769,10 +775,11 @@ def ledger_entries(ledger: Ledger) -> list[SourceEntry]:
 
 
 def trust_findings(ledger: Ledger, trust: Trust, as_of: datetime) -> list[ChainFinding]:
-    """Return why the ledger's policy chain or its log key is not trusted (empty when both are).
+    """Return why the ledger's policy chain, its log key or a record's signers are not trusted.
 
-    The policy versions must walk forward from ``trust`` (``verify_policy_chain``) and the key
-    that signs this ledger's checkpoints must hold the ``log`` role of the latest version.
+    The policy versions must walk forward from ``trust`` (``verify_policy_chain``), the key
+    that signs this ledger's checkpoints must hold the ``log`` role of the latest version, and
+    every stage record must be signed by a threshold of its role (``signature_findings``).
     """
     chain = policy_chain(ledger, trust, as_of)
     findings = [
@@ -796,7 +803,22 @@ def trust_findings(ledger: Ledger, trust: Trust, as_of: datetime) -> list[ChainF
                     f"log role of policy version {policy.version}",
                 )
             )
+        findings.extend(signature_findings(ledger, chain))
     return findings
+
+
+def signature_findings(ledger: Ledger, chain: PolicyChain) -> list[ChainFinding]:
+    """Return every stage record not signed by a threshold of its role (``audit_signatures``).
+
+    A ledger too damaged to read gives one ``source_unreadable`` finding (fsck says where).
+    """
+    from .chain import LedgerSource
+    from .chain.verify import audit_signatures
+
+    try:
+        return audit_signatures(LedgerSource(ledger), ledger_entries(ledger), chain)
+    except (LedgerError, OSError) as exc:
+        return [ChainFinding("source_unreadable", "error", f"the ledger cannot be read: {exc}")]
 
 
 # --- inspecting one blob (cmf show) ------------------------------------------------------------
@@ -878,6 +900,9 @@ def describe_blob(ledger: Ledger, blob_id: str, names: Mapping[str, str] | None 
         except (LedgerError, ValueError) as exc:
             statement, signer_ids = None, []
             problems.append(str(exc))
+        except RecursionError:  # json's answer to a hostile, deeply nested envelope
+            statement, signer_ids = None, []
+            problems.append(f"envelope {entry.envelope_id}: JSON nested too deeply")
         included = None
         if checkpoint is not None and entry.index < checkpoint.size:
             try:
@@ -1279,7 +1304,7 @@ def run_demo(
     keys = DemoKeys.load(data / "keys-example")
     run = build_factory(data / "examples", rows=rows)
     if building:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        ensure_dir(target.parent)
     scratch_parent = target.parent if building else None  # same file system: rename works
     with tempfile.TemporaryDirectory(prefix=".cmf-demo-", dir=scratch_parent) as scratch:
         built = Path(scratch) / "ledger"
@@ -1288,6 +1313,7 @@ def run_demo(
             if target.exists():
                 target.rmdir()  # empty (checked above); a rename cannot replace a directory
             os.rename(built, target)
+            fsync_path(target.parent)  # a rename is durable once its directory is fsynced
         else:
             _require_same_log(built, target)
     summary = _demo_summary(target, "built" if building else "verified", stages, keys)
@@ -1370,7 +1396,6 @@ def file_blob_id(path: Path) -> str:
 
 __all__ = [
     "DEMO_AS_OF",
-    "DemoBundle",
     "DEMO_ORIGIN",
     "DEMO_TIMES",
     "EXAMPLE_FILES",
@@ -1378,6 +1403,7 @@ __all__ = [
     "SCALAR_TYPES",
     "STAGE_PARAMS",
     "BlobView",
+    "DemoBundle",
     "DemoKeys",
     "DemoRefusedError",
     "DemoStage",
@@ -1428,6 +1454,7 @@ __all__ = [
     "record_manifest",
     "resolve_trust",
     "run_demo",
+    "signature_findings",
     "tool_version",
     "trust_findings",
     "validate_dataset",

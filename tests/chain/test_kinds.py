@@ -135,6 +135,20 @@ def test_strict_json(data: bytes) -> None:
         parse_manifest(kinds.TRAINING_MANIFEST, data)
 
 
+@pytest.mark.parametrize(
+    "data",
+    [b'{"a":' * 100_000, b'{"a":' + b"[" * 100_000, b'{"a": ' + b"9" * 5_000 + b"}"],
+    ids=["deep-objects", "deep-arrays", "huge-integer"],
+)
+def test_hostile_json_is_a_manifest_error_not_a_crash(data: bytes) -> None:
+    # json raises RecursionError (nesting) and a plain ValueError (int digits limit) for these;
+    # an untrusted blob must give the one documented error, never escape a verifier.
+    with pytest.raises(ManifestError):
+        load_json_object(data, what="x")
+    with pytest.raises(ManifestError):
+        parse_manifest(kinds.RELEASE_GATE, data)
+
+
 def test_a_wrong_field_type_names_the_field() -> None:
     payload = F.training.to_dict()
     payload["dataset_ready"] = "false"

@@ -217,3 +217,27 @@ def test_record_refusal_writes_nothing(fresh: DemoLedger, tmp_path: Path) -> Non
     assert result.exit_code == 1
     assert "manifest_invalid" in result.stderr
     assert ledger_files(fresh.path) == before
+
+
+def test_write_new_file_is_whole_or_absent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # os.write may write fewer bytes than asked (a signal, a full disk); a trust anchor such
+    # as a .vkey must never be left truncated, and a failed write must leave nothing behind.
+    import errno
+    import os
+
+    from customer_model_factory.cli._common import write_new_file
+
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data)[:3]))
+    data = b"name+01234567+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\n"
+    assert write_new_file(tmp_path / "short.vkey", data, 0o644).read_bytes() == data
+
+    def fail_after_first(fd: int, chunk: bytes) -> int:
+        if os.fstat(fd).st_size:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, bytes(chunk)[:3])
+
+    monkeypatch.setattr(os, "write", fail_after_first)
+    with pytest.raises(OSError, match="No space"):
+        write_new_file(tmp_path / "full.vkey", data, 0o644)
+    assert not (tmp_path / "full.vkey").exists()

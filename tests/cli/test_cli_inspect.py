@@ -149,3 +149,36 @@ def test_record_argument_errors(fresh: DemoLedger) -> None:
                              "--key", key("sector_mapping"))  # fmt: skip
     assert_one_error_line(without_log_key, "--log-key FILE (or CMF_LOG_KEY)")
     assert json.loads(invoke("log", "--ledger", fresh.path, "--json").stdout)["size"] == 15
+
+
+def test_record_refuses_deeply_nested_json_without_a_traceback(
+    fresh: DemoLedger, tmp_path: Path
+) -> None:
+    # json's RecursionError used to escape record_stage and print a traceback.
+    deep = tmp_path / "deep.json"
+    deep.write_bytes(b'{"a":' * 100_000)
+    result = invoke(
+        "record", "release_gate", deep, "--ledger", fresh.path, "--key", key("release_gate"),
+        "--log-key", LOG_KEY,
+    )  # fmt: skip
+    assert result.exit_code == 1, result.stderr
+    assert "manifest_invalid" in result.stderr and "nested too deeply" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert json.loads(invoke("log", "--ledger", fresh.path, "--json").stdout)["size"] == 15
+
+
+def test_show_reports_a_deeply_nested_envelope_as_a_problem(fresh: DemoLedger) -> None:
+    # An entry whose (hash-true) envelope blob is hostile JSON, appended at the file level.
+    from customer_model_factory.ledger.logstore import LogStore
+    from customer_model_factory.ledger.records import LeafRecord
+
+    with Ledger.open(fresh.path) as ledger:
+        envelope_id = ledger.objects.put(b'{"a":' * 100_000)
+    with LogStore(fresh.path / "log") as log:
+        log.append(LeafRecord("release_gate", fresh.gate, envelope_id).to_bytes())
+    result = invoke("show", fresh.gate, "--ledger", fresh.path, "--json")
+    assert result.exit_code == 0, result.stderr
+    first, forged = json_out(result)["entries"]
+    assert first["problems"] == [] and first["signers"]
+    assert forged["envelope_id"] == envelope_id and forged["signers"] == []
+    assert any("nested too deeply" in problem for problem in forged["problems"])

@@ -125,3 +125,30 @@ def test_fsck_finds_a_kind_index_that_leaves_an_entry_out(fresh: DemoLedger) -> 
     result = invoke("fsck", "--ledger", fresh.path, "--json", "--jobs", "1")
     assert result.exit_code == 1
     assert codes(json_out(result)) == ["kind-index-mismatch"]
+
+
+def test_verify_checks_each_record_is_signed_by_its_role(fresh: DemoLedger) -> None:
+    # A release gate appended by force and signed by a key that holds no release_gate role:
+    # its signature verifies (the key joined the keyring), so only the policy can refuse it.
+    # `cmf verify` used to print "every ... signature ... checks" for this ledger.
+    gate = fresh.gate
+    with Ledger.open(fresh.path) as ledger, ledger.writer(log_key=load_private_key(LOG_KEY)) as w:
+        (entry,) = ledger.entries_for_blob(gate)
+        parents = list(ledger.statement(entry).parents)
+        blob_id = w.put_blob(ledger.objects.get(gate) + b" ")
+        w.record(
+            kind="release_gate",
+            blob_id=blob_id,
+            parents=parents,
+            signers=[load_private_key(key("sector_mapping"))],
+            time=AS_OF,
+            tool_version="attacker/1",
+        )
+    result = invoke(
+        "verify", "--ledger", fresh.path, "--trust", ROOT_PUB, "--as-of", AS_OF, "--json"
+    )
+    assert result.exit_code == 1, result.stdout
+    findings = json_out(result)["findings"]
+    assert [(f["code"], f["blob_id"], f["index"]) for f in findings] == [
+        ("signature_threshold_not_met", blob_id, 15)
+    ]

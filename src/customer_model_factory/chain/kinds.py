@@ -314,6 +314,13 @@ def load_json_object(data: bytes, *, what: str) -> dict[str, Any]:
         )
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{what}: invalid JSON: {exc}") from None
+    except RecursionError:
+        # Blobs are untrusted: deep nesting must be a finding, never escape a verifier.
+        raise ManifestError(f"{what}: JSON nested too deeply") from None
+    except ValueError as exc:  # the int digits limit (CVE-2020-10735 guard), ManifestError
+        if isinstance(exc, ManifestError):
+            raise
+        raise ManifestError(f"{what}: invalid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ManifestError(f"{what}: expected a JSON object, got {type(value).__name__}")
     return value

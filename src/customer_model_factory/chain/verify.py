@@ -299,6 +299,9 @@ def load_policy_records(
 
 def _policy_record(source: ChainSource, entry: SourceEntry) -> tuple[str, PolicyRecord | None]:
     """Return ("", record) for a readable policy entry, or (why not, None)."""
+    if entry.kind != POLICY_KIND:
+        # entries_of_kind comes from an index, derived data: the leaf's own kind is what counts.
+        return f"log entry {entry.index} is a {entry.kind!r} record, not a trust policy", None
     data = source.blob(entry.blob_id)
     if data is None:
         return "policy blob is missing", None
@@ -503,6 +506,8 @@ def _load_envelope(source: ChainSource, envelope_id: str, where: Where) -> Envel
         return Envelope.from_json(data)
     except (FormatError, ValueError) as exc:
         return where.error("envelope_invalid", f"envelope does not parse: {exc}")
+    except RecursionError:  # the json module's answer to hostile nesting: a finding too
+        return where.error("envelope_invalid", "envelope does not parse: JSON nested too deeply")
 
 
 def _statement(
@@ -523,8 +528,9 @@ def _statement(
         return ()
     try:
         statement = RecordStatement.from_bytes(envelope.payload)
-    except (FormatError, ValueError) as exc:
-        findings.append(where.error("statement_invalid", f"statement does not parse: {exc}"))
+    except (FormatError, ValueError, RecursionError) as exc:
+        reason = "JSON nested too deeply" if isinstance(exc, RecursionError) else exc
+        findings.append(where.error("statement_invalid", f"statement does not parse: {reason}"))
         return ()
     if statement.kind != entry.kind or statement.sha256 != entry.blob_id:
         findings.append(
@@ -679,6 +685,33 @@ def audit_bindings(
     return findings
 
 
+def audit_signatures(
+    source: ChainSource, entries: Iterable[SourceEntry], policies: PolicyChain
+) -> list[ChainFinding]:
+    """Check every logged stage record is signed by its role (``cmf verify``).
+
+    The whole-ledger counterpart of step 3's signature check, against the verified policy
+    chain ``policies``: a threshold of distinct keys holding the kind's role in the policy in
+    effect at the entry's index, none revoked there (``no_policy_in_effect``, ``role_missing``,
+    ``signature_threshold_not_met``). fsck only checks that signatures verify with *some*
+    recorded key, and any key that signs joins the keyring. Trust policies are the policy walk's
+    to judge; a missing or damaged envelope is fsck's to report, and is skipped. Source read
+    errors propagate.
+    """
+    if not policies.policies:
+        return []  # nothing trusted names a role: the policy findings already block
+    context = ChainContext(source, policies, None)
+    findings: list[ChainFinding] = []
+    for entry in entries:
+        if entry.kind not in KIND_SPECS:
+            continue
+        where = Where(entry.blob_id, entry.kind, entry.index)
+        envelope = _load_envelope(source, entry.envelope_id, where)
+        if not isinstance(envelope, ChainFinding):
+            _signers(context, envelope, entry, findings)
+    return findings
+
+
 def _audited_statement(
     source: ChainSource, entry: SourceEntry, where: Where
 ) -> RecordStatement | None:
@@ -688,7 +721,7 @@ def _audited_statement(
         return None
     try:
         statement = RecordStatement.from_bytes(envelope.payload)
-    except (FormatError, ValueError):
+    except (FormatError, ValueError, RecursionError):
         return None
     if statement.kind != entry.kind or statement.sha256 != entry.blob_id:
         return None

@@ -425,11 +425,22 @@ def progress_rows(label: str) -> Callable[[Iterator[dict[str, Any]]], Iterable[d
 
 
 def write_new_file(path: Path, data: bytes, mode: int) -> Path:
-    """Create ``path`` with ``data``; FileExistsError if it exists (never overwrites)."""
+    """Create ``path`` durably with all of ``data``; FileExistsError if it exists (never
+    overwrites). On any error the new file is removed: it is whole or absent."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        os.write(fd, data)
+        written = 0
+        while written < len(data):  # os.write may write less than it was given
+            written += os.write(fd, data[written:])
         os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        Path(path).unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    directory = os.open(Path(path).parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the new name survives a crash only once its directory is synced
+    finally:
+        os.close(directory)
     return path

@@ -194,10 +194,12 @@ def release_promote(
     with open_ledger(ledger_dir) as ledger:
         gate = resolve_blob(ledger, release_ref)
         trust = resolve_trust(ledger, trust_file)
-        status = status_of(LedgerSource(ledger), gate, trust=trust.root, as_of=moment)
-        if status.status == "promoted":
-            return _already_promoted(status.to_dict(), gate, trust_line(trust), as_json)
         with ledger.writer(log_key=log_key) as writer:
+            # Checked under the writer lock, so two concurrent promoters cannot both append.
+            status = status_of(LedgerSource(ledger), gate, trust=trust.root, as_of=moment)
+            if status.status == "promoted":
+                writer.abort()
+                return _already_promoted(status.to_dict(), gate, trust_line(trust), as_json)
             report = promote_release(
                 ledger,
                 writer,

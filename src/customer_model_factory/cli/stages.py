@@ -434,8 +434,8 @@ def release_gate(
 ) -> int:
     """Build the release gate over runtime, evidence, monitoring and risk artefacts.
 
-    With --record the gate is logged and the ref RELEASE_ID points at it. Exit 1 when the gate
-    does not allow promotion.
+    With --record the gate is logged and the ref RELEASE_ID points at it (when the release id
+    is a valid ref name). Exit 1 when the gate does not allow promotion.
     """
     from ..pipeline import build_gate
 

@@ -57,7 +57,8 @@ def verify(
     as_json: bool,
 ) -> int:
     """Check the whole ledger: fsck, every record's bindings to its parents (trace rows
-    re-validated), the trust-policy chain, and that the log key is trusted.
+    re-validated), the trust-policy chain, that the log key is trusted, and that every record
+    is signed by a threshold of unrevoked keys holding its role.
 
     The policy chain is walked from --trust (default: the ledger's first policy, trust on first
     use) as of --as-of. Exit 1 on any finding.
