@@ -210,3 +210,10 @@ def test_non_json_and_huge_files_are_refused() -> None:
         EquivocationProof.from_json(b"\xff")
     with pytest.raises(EquivocationError, match="larger"):
         EquivocationProof.from_json(b" " * (2 << 20))
+
+
+@pytest.mark.parametrize("data", [b"[" * 100_000 + b"]" * 100_000, b"1" * 5000])
+def test_hostile_json_proof_files_are_one_clear_error(data: bytes) -> None:
+    # Deep nesting (RecursionError) and huge numbers (int digit limit) are not tracebacks.
+    with pytest.raises(EquivocationError, match="not JSON"):
+        EquivocationProof.from_json(data)

@@ -320,3 +320,9 @@ def test_flush_is_one_filesystem_barrier_with_a_fallback(
     assert barriers == [tmp_path] and fsynced == [tmp_path / "a", tmp_path / "b"]
     importer.flush(tmp_path, [])
     assert barriers == [tmp_path]
+
+
+@pytest.mark.parametrize("data", [b"[" * 100_000 + b"]" * 100_000, b"1" * 5000])
+def test_hostile_import_state_is_damage_not_a_crash(data: bytes) -> None:
+    with pytest.raises(IntegrityError):
+        ImportState.from_bytes(data)

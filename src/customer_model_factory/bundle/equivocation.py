@@ -141,8 +141,10 @@ class EquivocationProof:
             raise EquivocationError(f"proof file is larger than {MAX_PROOF_FILE_BYTES} bytes")
         try:
             document = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, huge numbers
             raise EquivocationError(f"proof file is not JSON: {exc}") from None
+        except RecursionError:
+            raise EquivocationError("proof file is not JSON: nested too deeply") from None
         if not isinstance(document, dict) or document.get("format") != PROOF_FORMAT:
             raise EquivocationError(f"not a {PROOF_FORMAT} file")
         if set(document) != set(_PROOF_FIELDS):

@@ -132,7 +132,7 @@ class ImportState:
                 for v in (state.checkpoint_size, state.policy_version)
             ):
                 raise ValueError("sizes and versions must be non-negative integers")
-        except (UnicodeDecodeError, json.JSONDecodeError, ValueError, TypeError) as exc:
+        except (UnicodeDecodeError, ValueError, TypeError, RecursionError) as exc:
             raise IntegrityError(f"imports {STATE_FILE} is damaged: {exc}") from None
         return state
 
