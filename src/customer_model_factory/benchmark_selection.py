@@ -6,10 +6,8 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any, NamedTuple, Self
 
-from . import _jsonfile
 from ._fields import (
     reject_unknown,
     req_bool,
@@ -20,7 +18,8 @@ from ._fields import (
     req_obj,
     req_str,
 )
-from ._hashing import check_self_hash, stable_hash
+from ._hashing import check_self_hash
+from ._manifest import SelfHashedManifest
 from .dataset_contract import ALLOWED_DECISIONS, ALLOWED_SEVERITIES, HIGH_RISK_SEVERITIES
 from .training_manifest import OBJECTIVE_PROFILES, CustomerTrainingManifest
 
@@ -86,7 +85,7 @@ _METRIC_FIELD_NAMES = tuple(f.name for f in fields(BenchmarkMetrics))
 
 
 @dataclass(frozen=True)
-class CustomerBenchmarkResult:
+class CustomerBenchmarkResult(SelfHashedManifest):
     """One benchmark result bound to a customer training manifest."""
 
     schema_version: str
@@ -166,13 +165,6 @@ class CustomerBenchmarkResult:
         return cls._from_mapping(payload, "")
 
     @classmethod
-    def from_dict_verified(cls, payload: Mapping[str, Any]) -> Self:
-        """``from_dict`` then ``verify_hash``."""
-        result = cls.from_dict(payload)
-        result.verify_hash()
-        return result
-
-    @classmethod
     def _from_mapping(cls, payload: Mapping[str, Any], where: str) -> Self:
         """Strictly parse ``payload``; errors are prefixed with ``where`` (the nesting path)."""
         result = cls(
@@ -194,10 +186,6 @@ class CustomerBenchmarkResult:
         )
         reject_unknown(payload, _RESULT_FIELD_NAMES, where)
         return result
-
-    def recompute_hash(self) -> str:
-        """Return ``result_hash`` recomputed from this result's own fields (section 6.2)."""
-        return stable_hash(self._hash_payload())
 
     def verify_hash(self) -> None:
         """Raise HashMismatchError on a stale ``result_hash``, ValueError on inconsistent flags.
@@ -235,7 +223,7 @@ _RESULT_FIELD_NAMES = tuple(f.name for f in fields(CustomerBenchmarkResult))
 
 
 @dataclass(frozen=True)
-class CustomerModelSelectionReport:
+class CustomerModelSelectionReport(SelfHashedManifest):
     """Selection report for a customer deployable model candidate."""
 
     schema_version: str
@@ -278,21 +266,6 @@ class CustomerModelSelectionReport:
         )
         reject_unknown(payload, _SELECTION_FIELD_NAMES)
         return report
-
-    @classmethod
-    def from_dict_verified(cls, payload: Mapping[str, Any]) -> Self:
-        """``from_dict`` then ``verify_hash`` (which also verifies every candidate)."""
-        report = cls.from_dict(payload)
-        report.verify_hash()
-        return report
-
-    def write_json(self, path: Path) -> Path:
-        """Write the selection report as deterministic JSON, atomically."""
-        return _jsonfile.write_json(path, self.to_dict())
-
-    def recompute_hash(self) -> str:
-        """Return ``selection_hash`` recomputed from this report's own fields (section 6.4)."""
-        return stable_hash(self._hash_payload())
 
     def verify_hash(self) -> None:
         """Verify every candidate, then this report's hash, readiness and recorded decision.

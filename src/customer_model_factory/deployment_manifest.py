@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
 from typing import Any, Self
 
-from . import _jsonfile
 from ._fields import (
     reject_unknown,
     req_bool,
@@ -17,7 +15,8 @@ from ._fields import (
     req_obj,
     req_str,
 )
-from ._hashing import check_self_hash, stable_hash
+from ._hashing import check_self_hash
+from ._manifest import SelfHashedManifest
 from .benchmark_selection import CustomerBenchmarkResult, CustomerModelSelectionReport
 
 SCHEMA_VERSION = "1.0.0"
@@ -74,7 +73,7 @@ _POLICY_FIELD_NAMES = tuple(f.name for f in fields(DeploymentPolicy))
 
 
 @dataclass(frozen=True)
-class CustomerDeploymentManifest:
+class CustomerDeploymentManifest(SelfHashedManifest):
     """Export-ready deployment package manifest."""
 
     schema_version: str
@@ -132,21 +131,6 @@ class CustomerDeploymentManifest:
         )
         reject_unknown(payload, _DEPLOYMENT_FIELD_NAMES)
         return manifest
-
-    @classmethod
-    def from_dict_verified(cls, payload: Mapping[str, Any]) -> Self:
-        """``from_dict`` then ``verify_hash``."""
-        manifest = cls.from_dict(payload)
-        manifest.verify_hash()
-        return manifest
-
-    def write_json(self, path: Path) -> Path:
-        """Write the deployment manifest as deterministic JSON, atomically."""
-        return _jsonfile.write_json(path, self.to_dict())
-
-    def recompute_hash(self) -> str:
-        """Return ``deployment_hash`` recomputed from this manifest's own fields (section 7.3)."""
-        return stable_hash(self._hash_payload())
 
     def verify_hash(self) -> None:
         """Raise HashMismatchError on a stale ``deployment_hash``, ValueError on inconsistent flags.

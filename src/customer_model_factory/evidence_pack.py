@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 from typing import Any, Self
 
-from . import _jsonfile
 from ._fields import (
     reject_unknown,
     req_bool,
@@ -17,7 +15,8 @@ from ._fields import (
     req_str_tuple,
     req_str_tuple_dict,
 )
-from ._hashing import check_self_hash, stable_hash
+from ._hashing import check_self_hash
+from ._manifest import SelfHashedManifest
 from .deployment_manifest import CustomerDeploymentManifest
 from .sector_extension import SectorEvidenceMapping
 
@@ -40,7 +39,7 @@ ARTEFACT_KEYS = (
 
 
 @dataclass(frozen=True)
-class CustomerEvidencePackManifest:
+class CustomerEvidencePackManifest(SelfHashedManifest):
     """Deterministic manifest for customer evidence-room exports."""
 
     schema_version: str
@@ -107,21 +106,6 @@ class CustomerEvidencePackManifest:
         )
         reject_unknown(payload, _FIELD_NAMES)
         return manifest
-
-    @classmethod
-    def from_dict_verified(cls, payload: Mapping[str, Any]) -> Self:
-        """``from_dict`` then ``verify_hash``."""
-        manifest = cls.from_dict(payload)
-        manifest.verify_hash()
-        return manifest
-
-    def write_json(self, path: Path) -> Path:
-        """Write the evidence pack manifest as deterministic JSON, atomically."""
-        return _jsonfile.write_json(path, self.to_dict())
-
-    def recompute_hash(self) -> str:
-        """Return ``evidence_hash`` recomputed from this manifest's own fields (section 8.2)."""
-        return stable_hash(self._hash_payload())
 
     def verify_hash(self) -> None:
         """Raise HashMismatchError on a stale ``evidence_hash``, ValueError on inconsistent flags.

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 from typing import Any, Self
 
-from . import _jsonfile
 from ._fields import (
     reject_unknown,
     req_bool,
@@ -22,7 +20,8 @@ from ._fields import (
     req_str,
     req_str_dict,
 )
-from ._hashing import check_self_hash, stable_hash
+from ._hashing import check_self_hash
+from ._manifest import SelfHashedManifest
 from .runtime_package import CustomerRuntimePackage
 
 __all__ = [
@@ -151,7 +150,7 @@ _THRESHOLD_FIELDS = tuple(field.name for field in fields(MonitoringThresholds))
 
 
 @dataclass(frozen=True)
-class CustomerMonitoringManifest:
+class CustomerMonitoringManifest(SelfHashedManifest):
     """Monitoring manifest for customer runtime evidence and retraining decisions."""
 
     schema_version: str
@@ -237,17 +236,6 @@ class CustomerMonitoringManifest:
             monitoring_hash=req_str(payload, "monitoring_hash"),
         )
 
-    @classmethod
-    def from_dict_verified(cls, payload: Mapping[str, Any]) -> Self:
-        """Rebuild with ``from_dict``, then ``verify_hash``; raise if either fails."""
-        manifest = cls.from_dict(payload)
-        manifest.verify_hash()
-        return manifest
-
-    def write_json(self, path: Path) -> Path:
-        """Write the monitoring manifest as deterministic JSON (atomic; refuses NaN/infinity)."""
-        return _jsonfile.write_json(path, self.to_dict())
-
     def _hash_payload(self) -> dict[str, Any]:
         """Return the ``monitoring_hash`` payload of reference section 10.2 (the only copy)."""
         return {
@@ -270,10 +258,6 @@ class CustomerMonitoringManifest:
             "recommendations": list(self.recommendations),
             "findings": list(self.findings),
         }
-
-    def recompute_hash(self) -> str:
-        """Return the ``monitoring_hash`` recomputed from this object's own fields."""
-        return stable_hash(self._hash_payload())
 
     def verify_hash(self) -> None:
         """Raise HashMismatchError if ``monitoring_hash`` is stale, ValueError on any lie.

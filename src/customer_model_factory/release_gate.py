@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 from typing import Any, Self
 
-from . import _jsonfile
 from ._fields import (
     reject_unknown,
     req_bool,
@@ -21,7 +19,8 @@ from ._fields import (
     req_str_dict,
     req_str_tuple,
 )
-from ._hashing import check_self_hash, stable_hash
+from ._hashing import check_self_hash
+from ._manifest import SelfHashedManifest
 from .evidence_pack import CustomerEvidencePackManifest
 from .monitoring_manifest import CustomerMonitoringManifest
 from .risk_register import CustomerRiskRegister
@@ -45,7 +44,7 @@ _BOUNDARY_FIELDS = (
 
 
 @dataclass(frozen=True)
-class CustomerReleaseGateManifest:
+class CustomerReleaseGateManifest(SelfHashedManifest):
     """Release-promotion gate across factory readiness artefacts."""
 
     schema_version: str
@@ -107,17 +106,6 @@ class CustomerReleaseGateManifest:
             release_hash=req_str(payload, "release_hash"),
         )
 
-    @classmethod
-    def from_dict_verified(cls, payload: Mapping[str, Any]) -> Self:
-        """Rebuild with ``from_dict``, then ``verify_hash``; raise if either fails."""
-        gate = cls.from_dict(payload)
-        gate.verify_hash()
-        return gate
-
-    def write_json(self, path: Path) -> Path:
-        """Write the release gate as deterministic JSON (atomic; refuses NaN/infinity)."""
-        return _jsonfile.write_json(path, self.to_dict())
-
     def _hash_payload(self) -> dict[str, Any]:
         """Return the ``release_hash`` payload of reference 13.4 without evidence records."""
         return {
@@ -132,10 +120,6 @@ class CustomerReleaseGateManifest:
             "artifact_hashes": self.artifact_hashes,
             "blockers": list(self.blockers),
         }
-
-    def recompute_hash(self) -> str:
-        """Return the ``release_hash`` recomputed from this object's own fields."""
-        return stable_hash(self._hash_payload())
 
     def verify_hash(self) -> None:
         """Raise HashMismatchError if ``release_hash`` is stale, ValueError if a flag lies.

@@ -17,10 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Self
 
-from . import _jsonfile
 from ._fields import (
     reject_unknown,
     req_bool,
@@ -29,7 +27,8 @@ from ._fields import (
     req_str_dict,
     req_str_tuple,
 )
-from ._hashing import check_self_hash, stable_hash
+from ._hashing import check_self_hash
+from ._manifest import SelfHashedManifest
 from .evidence_pack import CustomerEvidencePackManifest
 from .monitoring_manifest import CustomerMonitoringManifest
 from .timestamps import parse_instant
@@ -110,7 +109,7 @@ _RISK_FIELDS = tuple(field.name for field in fields(CustomerRiskException))
 
 
 @dataclass(frozen=True)
-class CustomerRiskRegister:
+class CustomerRiskRegister(SelfHashedManifest):
     """Risk register gate bound to evidence and monitoring artefacts."""
 
     schema_version: str
@@ -169,17 +168,6 @@ class CustomerRiskRegister:
             register_hash=req_str(payload, "register_hash"),
         )
 
-    @classmethod
-    def from_dict_verified(cls, payload: Mapping[str, Any]) -> Self:
-        """Rebuild with ``from_dict``, then ``verify_hash``; raise if either fails."""
-        register = cls.from_dict(payload)
-        register.verify_hash()
-        return register
-
-    def write_json(self, path: Path) -> Path:
-        """Write the risk register as deterministic JSON (atomic; refuses NaN/infinity)."""
-        return _jsonfile.write_json(path, self.to_dict())
-
     def _hash_payload(self) -> dict[str, Any]:
         """Return the ``register_hash`` payload of reference section 11.3 (the only copy)."""
         return {
@@ -194,10 +182,6 @@ class CustomerRiskRegister:
             "risks": [risk.to_dict() for risk in self.risks],
             "findings": list(self.findings),
         }
-
-    def recompute_hash(self) -> str:
-        """Return the ``register_hash`` recomputed from this object's own fields."""
-        return stable_hash(self._hash_payload())
 
     def verify_hash(self) -> None:
         """Raise HashMismatchError if ``register_hash`` is stale, ValueError if ``ready`` lies.

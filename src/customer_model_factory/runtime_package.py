@@ -10,10 +10,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 from typing import Any, Self
 
-from . import _jsonfile
 from ._fields import (
     reject_unknown,
     req_bool,
@@ -21,7 +19,8 @@ from ._fields import (
     req_findings,
     req_str,
 )
-from ._hashing import check_self_hash, stable_hash
+from ._hashing import check_self_hash
+from ._manifest import SelfHashedManifest
 from .deployment_manifest import CustomerDeploymentManifest
 from .evidence_pack import CustomerEvidencePackManifest
 
@@ -45,7 +44,7 @@ _BOUNDARY_FIELDS = (
 
 
 @dataclass(frozen=True)
-class CustomerRuntimePackage:
+class CustomerRuntimePackage(SelfHashedManifest):
     """Customer-implementable runtime configuration package.
 
     ``runtime_config`` is a plain dict on purpose: the reference's tests mutate it in place to
@@ -106,21 +105,10 @@ class CustomerRuntimePackage:
             runtime_hash=req_str(payload, "runtime_hash"),
         )
 
-    @classmethod
-    def from_dict_verified(cls, payload: Mapping[str, Any]) -> Self:
-        """Rebuild with ``from_dict``, then ``verify_hash``; raise if either fails."""
-        package = cls.from_dict(payload)
-        package.verify_hash()
-        return package
-
     @staticmethod
     def evidence_pack_from_dict(payload: Mapping[str, Any]) -> CustomerEvidencePackManifest:
         """Rebuild an evidence pack for boundary-mismatch tests and tooling."""
         return CustomerEvidencePackManifest.from_dict(payload)
-
-    def write_json(self, path: Path) -> Path:
-        """Write the runtime package as deterministic JSON (atomic; refuses NaN/infinity)."""
-        return _jsonfile.write_json(path, self.to_dict())
 
     def _hash_payload(self) -> dict[str, Any]:
         """Return the ``runtime_hash`` payload of reference section 9.2 (the only copy)."""
@@ -135,10 +123,6 @@ class CustomerRuntimePackage:
             "runtime_config": self.runtime_config,
             "findings": list(self.findings),
         }
-
-    def recompute_hash(self) -> str:
-        """Return the ``runtime_hash`` recomputed from this object's own fields."""
-        return stable_hash(self._hash_payload())
 
     def verify_hash(self) -> None:
         """Raise HashMismatchError if ``runtime_hash`` is stale, ValueError if ``ready`` lies.

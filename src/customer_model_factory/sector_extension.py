@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from ._fields import reject_unknown, req_str, req_str_tuple, req_str_tuple_dict
 from ._hashing import check_self_hash, stable_hash_strict
+from ._manifest import SelfHashedManifest
 
 if TYPE_CHECKING:
     from .dataset_contract import CustomerTraceFinding
@@ -58,7 +59,7 @@ _MAPPING_FIELDS = (
 
 
 @dataclass(frozen=True)
-class SectorEvidenceMapping:
+class SectorEvidenceMapping(SelfHashedManifest):
     """Evidence mapping for customer-specific sector extension packages."""
 
     sector_id: str
@@ -112,13 +113,6 @@ class SectorEvidenceMapping:
         check_self_hash(
             "SectorEvidenceMapping", "mapping_hash", self.mapping_hash, self.recompute_hash()
         )
-
-    @classmethod
-    def from_dict_verified(cls, payload: Mapping[str, Any]) -> Self:
-        """Rebuild with ``from_dict``, then ``verify_hash``; raise ValueError on either failure."""
-        mapping = cls.from_dict(payload)
-        mapping.verify_hash()
-        return mapping
 
 
 def _hash_payload(

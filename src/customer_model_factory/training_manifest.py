@@ -6,10 +6,8 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, Self
 
-from . import _jsonfile
 from ._fields import (
     reject_unknown,
     req_bool,
@@ -17,7 +15,8 @@ from ._fields import (
     req_findings,
     req_str,
 )
-from ._hashing import check_self_hash, stable_hash
+from ._hashing import check_self_hash
+from ._manifest import SelfHashedManifest
 from .dataset_contract import CustomerDatasetValidationReport
 
 SCHEMA_VERSION = "1.0.0"
@@ -50,7 +49,7 @@ _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 @dataclass(frozen=True)
-class CustomerTrainingManifest:
+class CustomerTrainingManifest(SelfHashedManifest):
     """Immutable description of a customer model training package."""
 
     schema_version: str
@@ -120,21 +119,6 @@ class CustomerTrainingManifest:
         )
         reject_unknown(payload, _FIELD_NAMES)
         return manifest
-
-    @classmethod
-    def from_dict_verified(cls, payload: Mapping[str, Any]) -> Self:
-        """``from_dict`` then ``verify_hash``: a parsed manifest that is also self-consistent."""
-        manifest = cls.from_dict(payload)
-        manifest.verify_hash()
-        return manifest
-
-    def write_json(self, path: Path) -> Path:
-        """Write the manifest as deterministic JSON, atomically; refuses NaN and infinities."""
-        return _jsonfile.write_json(path, self.to_dict())
-
-    def recompute_hash(self) -> str:
-        """Return ``manifest_hash`` recomputed from this manifest's own fields (section 5.3)."""
-        return stable_hash(self._hash_payload())
 
     def verify_hash(self) -> None:
         """Raise HashMismatchError on a wrong ``manifest_hash``, ValueError on inconsistent flags.
