@@ -22,16 +22,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..chain.bindings import check_bindings
-from ..chain.findings import WARNING, ChainFinding, Where, error
-from ..chain.kinds import PROMOTION, RELEASE_GATE, TRACE_DATASET, PromotionRecord
+from ..chain.findings import WARNING, ChainFinding, error
+from ..chain.kinds import PROMOTION, RELEASE_GATE, TRACE_DATASET
+from ..chain.promote import find_promotion
 from ..chain.source import ChainSource, SourceEntry
 from ..chain.verify import (
     ChainContext,
     ChainNode,
     ChainReport,
     RecordCheck,
-    check_record,
     open_context,
     verify_in_context,
 )
@@ -41,7 +40,6 @@ from ..ledger.keys import SIG_TYPE_COSIGNATURE_V1, PublicKey, note_key_hash
 from ..ledger.merkle import verify_consistency
 from ..ledger.note import parse_note, verify_cosignature
 from ..ledger.policy import POLICY_KIND, PolicyChain, PolicyError, TrustPolicy
-from ..ledger.statement import Parent
 from ..release_gate import CustomerReleaseGateManifest
 from .format import Bundle
 from .source import BundleSource
@@ -176,66 +174,6 @@ def _omission(finding: ChainFinding, omitted: frozenset[str]) -> ChainFinding:
             index=finding.index,
         )
     return finding
-
-
-def find_promotion(
-    context: ChainContext, gate: CustomerReleaseGateManifest, release_blob_id: str
-) -> tuple[SourceEntry | None, tuple[ChainFinding, ...], tuple[int, ...]]:
-    """Return the first promotion record that counts for this release, warnings about the
-    ones naming it that do not, and the indices of all those judged (``chain.promote`` rules:
-    it verifies like any record, its only parent is this gate, its blob names this gate and
-    copies the gate's fields)."""
-    ignored: list[ChainFinding] = []
-    examined: list[int] = []
-    for entry in context.source.entries_of_kind(PROMOTION):
-        check = check_record(context, entry.blob_id, PROMOTION)
-        record = check.manifest
-        named = any(p.sha256 == release_blob_id for p in check.parents) or (
-            isinstance(record, PromotionRecord) and record.release_gate_blob_id == release_blob_id
-        )
-        if not named:
-            continue
-        examined.append(entry.index)
-        problems = _promotion_problems(check, gate, release_blob_id)
-        if not problems:
-            return entry, tuple(ignored), tuple(examined)
-        ignored.extend(
-            ChainFinding(
-                p.code,
-                WARNING,
-                f"promotion record ignored: {p.message}",
-                blob_id=p.blob_id,
-                kind=p.kind,
-                index=p.index,
-            )
-            for p in problems
-        )
-    return None, tuple(ignored), tuple(examined)
-
-
-def _promotion_problems(
-    check: RecordCheck, gate: CustomerReleaseGateManifest, release_blob_id: str
-) -> list[ChainFinding]:
-    """Return why a promotion record naming this release does not count (empty if it does)."""
-    problems = list(check.findings)
-    where = Where(check.node.blob_id, PROMOTION, check.node.log_index)
-    if tuple(check.parents) != (Parent(RELEASE_GATE, release_blob_id),):
-        problems.append(
-            where.error("promotion_subject_mismatch", "statement parent is not this release")
-        )
-    record = check.manifest
-    if isinstance(record, PromotionRecord):
-        if record.release_gate_blob_id != release_blob_id:
-            problems.append(
-                where.error(
-                    "promotion_subject_mismatch", "release_gate_blob_id is not this release"
-                )
-            )
-        problems.extend(
-            where.error(f.code, f.message)
-            for f in check_bindings(PROMOTION, record, {RELEASE_GATE: [gate]})
-        )
-    return problems
 
 
 # --- the bundle report ------------------------------------------------------------------------

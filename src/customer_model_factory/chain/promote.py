@@ -12,18 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..ledger.errors import LedgerError
 from ..ledger.keys import PrivateKey, PublicKey
 from ..ledger.policy import TrustPolicy
 from ..ledger.statement import Parent
-from ..ledger.store import Ledger, LedgerWriter
 from ..release_gate import CustomerReleaseGateManifest
 from .bindings import check_bindings
 from .findings import WARNING, ChainError, ChainFinding, Where, error
 from .kinds import PROMOTION, PROMOTION_SCHEMA, RELEASE_GATE, PromotionRecord
-from .source import ChainSource, LedgerSource
+from .source import ChainSource, LedgerSource, SourceEntry
 from .verify import (
     ChainContext,
     ChainReport,
@@ -33,6 +32,9 @@ from .verify import (
     require_blob_id,
     verify_in_context,
 )
+
+if TYPE_CHECKING:  # only for annotations: verifying never needs the ledger's writer
+    from ..ledger.store import Ledger, LedgerWriter
 
 PROMOTION_ROLE = PROMOTION
 NOT_FOUND = "not_found"
@@ -120,22 +122,40 @@ def _release_status(
         status = RECORDED if blocking <= PENDING_CODES else BROKEN
         return ReleaseStatus(status, release_blob_id, report.findings)
     gate = _verified_gate(checks, release_blob_id)
+    promotion, ignored, _ = find_promotion(context, gate, release_blob_id)
+    if promotion is None:
+        return ReleaseStatus(VERIFIED_NOT_PROMOTED, release_blob_id, ignored)
+    return ReleaseStatus(
+        PROMOTED,
+        release_blob_id,
+        ignored,
+        promotion_blob_id=promotion.blob_id,
+        promotion_index=promotion.index,
+    )
+
+
+def find_promotion(
+    context: ChainContext, gate: CustomerReleaseGateManifest, release_blob_id: str
+) -> tuple[SourceEntry | None, tuple[ChainFinding, ...], tuple[int, ...]]:
+    """Return the first promotion record that counts for this verified release gate, warnings
+    about the ones naming it that do not, and the log indices of all those judged.
+
+    A promotion counts when it verifies like any record (signed by the promotion role's
+    threshold at its index, included), its only statement parent is this gate, and its blob
+    names this gate and copies the gate's fields.
+    """
     ignored: list[ChainFinding] = []
-    for entry in source.entries_of_kind(PROMOTION):
+    examined: list[int] = []
+    for entry in context.source.entries_of_kind(PROMOTION):
         check = check_record(context, entry.blob_id, PROMOTION)
         if not _names_release(check, release_blob_id):
             continue
+        examined.append(entry.index)
         problems = _promotion_problems(check, gate, release_blob_id)
         if not problems:
-            return ReleaseStatus(
-                PROMOTED,
-                release_blob_id,
-                tuple(ignored),
-                promotion_blob_id=entry.blob_id,
-                promotion_index=check.node.log_index,
-            )
+            return entry, tuple(ignored), tuple(examined)
         ignored.extend(_ignored(problem) for problem in problems)
-    return ReleaseStatus(VERIFIED_NOT_PROMOTED, release_blob_id, tuple(ignored))
+    return None, tuple(ignored), tuple(examined)
 
 
 def _names_release(check: RecordCheck, release_blob_id: str) -> bool:
