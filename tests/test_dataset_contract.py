@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from customer_model_factory import dataset_contract
 from customer_model_factory._jsonfile import manifest_bytes
 from customer_model_factory.dataset_contract import (
     ALLOWED_DECISIONS,
@@ -22,12 +25,15 @@ from customer_model_factory.dataset_contract import (
     REQUIRED_FIELDS,
     REQUIRED_STRING_FIELDS,
     SCHEMA_VERSION,
+    CanonicalRows,
     CustomerDatasetValidationReport,
     CustomerTraceFinding,
     CustomerWorkspace,
+    RowsSummary,
     _DatasetValidator,
     _plainly_valid,
     _stripped,
+    summarize_rows,
     validate_customer_trace_dataset,
     validate_trace_rows,
 )
@@ -885,3 +891,143 @@ def test_the_fast_path_is_taken_for_ordinary_rows() -> None:
     assert not _plainly_valid(trace_row("t", contains_pii="true"), ws, stripped, False)
     assert not _plainly_valid(trace_row("t", metadata={}), ws, stripped, True)
     assert _plainly_valid(trace_row("t", metadata={}), ws, stripped, False)
+
+
+# --- batch summaries (what trace_parallel's workers compute) ---------------------------------
+
+
+@st.composite
+def _mixed_row(draw: st.DrawFn) -> dict[str, Any]:
+    """Mostly quiet rows whose ids and prompt/response pairs collide often; sometimes any row."""
+    if draw(st.integers(0, 3)) == 0:
+        return draw(_row())
+    severity = draw(st.sampled_from(sorted(ALLOWED_SEVERITIES)))
+    return trace_row(
+        draw(st.sampled_from(["a", "b", "c", "d", "e"])),
+        split=draw(st.sampled_from(["train", "eval", "test"])),
+        prompt=draw(st.sampled_from(["P", "Q", " p"])),  # " p" and "P" share a fingerprint
+        response=draw(st.sampled_from(["R", "S"])),
+        severity=severity,
+        expected_decision=draw(st.sampled_from(["approve", "escalate", "block"])),
+    )
+
+
+_mixed_rows = st.lists(_mixed_row(), max_size=14)
+_cuts = st.lists(st.integers(0, 14), max_size=5)
+
+
+def _batches(rows: list[dict[str, Any]], cuts: list[int]) -> list[list[dict[str, Any]]]:
+    """``rows`` cut at ``cuts`` (repeated cuts give empty batches)."""
+    bounds = [0, *sorted(min(cut, len(rows)) for cut in cuts), len(rows)]
+    return [rows[start:end] for start, end in itertools.pairwise(bounds)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(_mixed_rows, _cuts, _workspaces, _profiles, st.booleans())
+def test_summaries_applied_in_order_equal_adding_each_row(
+    rows: list[dict[str, Any]],
+    cuts: list[int],
+    ws: CustomerWorkspace,
+    profile: str | None,
+    interleave: bool,
+) -> None:
+    expected = validate_customer_trace_dataset(rows, ws, vertical_profile=profile)
+    validator = _DatasetValidator(ws, vertical_profile=profile)
+    for number, batch in enumerate(_batches(rows, cuts)):
+        if interleave and number % 2:
+            for row in batch:  # the two ways of adding rows mix freely
+                validator.add(row)
+        else:
+            validator.add_summary(summarize_rows(batch, ws, vertical_profile=profile))
+    assert validator.finish() == expected
+
+
+def test_ordinary_rows_are_summarized_as_quiet_rows() -> None:
+    # Without this, a summary that sent every row whole would pass the test above while
+    # giving up the work the workers exist to do.
+    rows = trace_rows()
+    summary = summarize_rows(rows, workspace(), vertical_profile=SECTOR_PROFILE)
+    assert summary.others == []
+    assert summary.labels == ["trace-001", "trace-002", "trace-003"]
+    assert summary.splits == ["train", "eval", "test"]
+    assert summary.split_counts == {"train": 1, "eval": 1, "test": 1}
+    assert summary.severity_counts == {"medium": 1, "high": 1, "critical": 1}
+    assert summary.row_count == 3
+    assert summary.encoded == _canonical_hash_input(rows)
+    odd = trace_row("x", split=" train")
+    assert summarize_rows([odd], workspace()).others == [(0, odd)]
+
+
+def _canonical_hash_input(rows: list[dict[str, Any]]) -> bytes:
+    """The documented dataset_hash recipe's bytes without the enclosing brackets."""
+    return json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str)[1:-1].encode()
+
+
+def test_summarize_rows_refuses_a_row_that_is_not_a_dict() -> None:
+    with pytest.raises(TypeError, match=r"^batch row 1: expected a dict, got list$"):
+        summarize_rows([trace_row(), []], workspace())  # type: ignore[list-item]
+
+
+def _summary(**changes: Any) -> RowsSummary:
+    rows = [*trace_rows(), trace_row("odd", split=" train")]
+    return dataclasses.replace(summarize_rows(rows, workspace()), **changes)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"labels": ["trace-001"]}, "quiet row columns disagree with the count"),
+        ({"row_count": 5}, "quiet row columns disagree with the count"),
+        ({"others": [(9, trace_row("odd"))]}, "bad entry at position 9"),
+        (
+            {"others": [(3, trace_row("odd")), (2, trace_row("odd"))], "row_count": 5},
+            "bad entry at position 2",
+        ),
+        ({"others": [(3, ["not", "a", "row"])]}, "bad entry at position 3"),
+    ],
+)
+def test_add_summary_refuses_an_inconsistent_summary(changes: dict[str, Any], message: str) -> None:
+    validator = _DatasetValidator(workspace(), vertical_profile=None)
+    validator.add_summary(_summary())  # the untouched summary is fine
+    with pytest.raises(ValueError, match=message):
+        _DatasetValidator(workspace(), vertical_profile=None).add_summary(_summary(**changes))
+
+
+def test_add_summary_after_finish_is_refused() -> None:
+    validator = _DatasetValidator(workspace(), vertical_profile=None)
+    validator.finish()
+    with pytest.raises(RuntimeError):
+        validator.add_summary(_summary())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.dictionaries(st.text(max_size=5), _json_values, max_size=5), max_size=6), _cuts)
+def test_encoded_pieces_give_the_bytes_and_digest_of_adding_each_row(
+    rows: list[dict[str, Any]], cuts: list[int]
+) -> None:
+    one_by_one: list[bytes] = []
+    expected = CanonicalRows(one_by_one.append)
+    for row in rows:
+        expected.add(row)
+    pieces: list[bytes] = []
+    canonical = CanonicalRows(pieces.append)
+    for batch in _batches(rows, cuts):
+        canonical.add_encoded(summarize_rows(batch, workspace()).encoded)
+    assert canonical.close() == expected.close() == _canonical_hash(rows)
+    assert b"".join(pieces) == b"".join(one_by_one)
+    with pytest.raises(RuntimeError):
+        canonical.add_encoded(b"{}")
+
+
+@settings(max_examples=150, deadline=None)
+@given(_json_values)
+def test_acyclic_encoder_matches_the_recipe(value: Any) -> None:
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    assert "".join(dataset_contract._ACYCLIC_ROW_CHUNKS(value, 0)) == expected
+    assert "".join(dataset_contract._acyclic_row_chunks()(value, 0)) == expected
+
+
+def test_acyclic_encoder_without_the_c_accelerator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "_json", None)  # makes `from _json import ...` fail
+    chunks = dataset_contract._acyclic_row_chunks()
+    assert "".join(chunks({"b": [1.5, "é"], "a": None}, 0)) == '{"a":null,"b":[1.5,"\\u00e9"]}'

@@ -257,6 +257,23 @@ def test_validate_trace_file_equals_the_list_api(
     assert streamed == listed
 
 
+@pytest.mark.parametrize("jobs", [-1, True, 1.0, "2"])
+def test_validate_trace_file_refuses_a_bad_jobs_value(tmp_path: Path, jobs: Any) -> None:
+    path = write_jsonl(tmp_path / "t.jsonl", trace_rows())
+    with pytest.raises(ValueError, match="jobs must be a non-negative integer"):
+        validate_trace_file(path, workspace(), jobs=jobs)
+
+
+@pytest.mark.parametrize("jobs", [0, 1, 2])
+def test_validate_trace_file_gives_one_report_whatever_the_jobs(tmp_path: Path, jobs: int) -> None:
+    rows = [*trace_rows(), trace_row("trace-002", split=" eval")]
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    expected = validate_customer_trace_dataset(rows, workspace(), vertical_profile=SECTOR_PROFILE)
+    assert validate_trace_file(path, workspace(), vertical_profile=SECTOR_PROFILE, jobs=jobs) == (
+        expected
+    )
+
+
 # --- load_workspace ---------------------------------------------------------------------------
 
 

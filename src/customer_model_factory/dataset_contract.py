@@ -4,14 +4,21 @@ One incremental engine, ``_DatasetValidator``, does all the work: it takes rows 
 and never needs the whole dataset in memory, so the list API (``validate_customer_trace_dataset``)
 and the streaming API (``validate_trace_rows``, used by ``trace_files.validate_trace_file``) give
 identical reports by construction.
+
+The engine also accepts rows pre-digested in batches (``summarize_rows``, then
+``_DatasetValidator.add_summary``): summarizing needs no state shared between batches, so
+``trace_parallel`` summarizes a big file's batches on several cores and applies the summaries
+in file order, with the same report as adding the rows one by one (property-tested).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import operator
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +81,8 @@ __all__ = [
     "CustomerDatasetValidationReport",
     "CustomerTraceFinding",
     "CustomerWorkspace",
+    "RowsSummary",
+    "summarize_rows",
     "validate_customer_trace_dataset",
     "validate_trace_rows",
 ]
@@ -88,6 +97,30 @@ _REFERENCE_LIST_FIELDS = ("source_refs", "policy_refs")
 _BOOLEAN_FLAGS = ("contains_pii", "contains_secret")
 _FLAG_TYPES = frozenset({bool, type(None)})  # bool cannot be subclassed, so type() is exact
 _HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
+# The dataset_hash recipe for one row (section 1.4); ASCII output, since ensure_ascii stays on.
+_ENCODE_ROW = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+
+
+def _acyclic_row_chunks() -> Callable[[Any, int], Iterable[str]]:
+    """(row, 0) -> pieces of ``_ENCODE_ROW(row)``, for rows that cannot hold a reference cycle
+    (parsed JSON cannot).
+
+    ``JSONEncoder.encode`` builds a fresh C encoder, with a dict for spotting cycles, on every
+    call; this is the same C encoder (the arguments ``iterencode`` gives it) built once, with
+    no cycle bookkeeping, which saves a tenth of the encoding. Without the C accelerator it
+    wraps ``_ENCODE_ROW``. ``test_acyclic_encoder_matches_the_recipe`` compares the two.
+    """
+    try:
+        from _json import make_encoder
+    except ImportError:  # an interpreter without the C accelerator
+        return lambda row, _level: (_ENCODE_ROW(row),)
+    encoder: Callable[[Any, int], Iterable[str]] = make_encoder(
+        None, str, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, True
+    )
+    return encoder
+
+
+_ACYCLIC_ROW_CHUNKS = _acyclic_row_chunks()
 
 _WORKSPACE_FIELDS = (
     "customer_id",
@@ -342,8 +375,7 @@ class _DatasetValidator:
         """Start an empty validation against ``workspace``."""
         self._workspace = workspace
         self._allowed_splits = _allowed_split_set(workspace.allowed_splits)
-        # Allowed names equal to their stripped form: a raw split among them needs no stripping.
-        self._stripped_splits = frozenset(s for s in self._allowed_splits if s == s.strip())
+        self._stripped_splits = _unstripped_names(self._allowed_splits)
         self._sector_profile = bool(vertical_profile)
         self._findings: list[CustomerTraceFinding] = []
         self._labels: set[str] = set()
@@ -358,10 +390,74 @@ class _DatasetValidator:
         """Apply the per-row rules to ``row``: section 2.3 rules 1-12 in order, then ours."""
         if self._finished:
             raise RuntimeError("rows cannot be added after finish()")
-        index = self._row_count
         if not isinstance(row, dict):
-            raise ValueError(f"row {index}: expected an object (dict), got {type(row).__name__}")
+            raise ValueError(
+                f"row {self._row_count}: expected an object (dict), got {type(row).__name__}"
+            )
         self._rows_hash.add(row)
+        self._check(row)
+
+    def add_summary(self, summary: RowsSummary) -> None:
+        """Apply a batch reduced by ``summarize_rows``: the same effect as ``add`` on its rows.
+
+        The summary's rows count as the next rows of the dataset, so batches must be applied in
+        order. ValueError if the summary is inconsistent with itself; the validator may then
+        hold part of it and must be discarded.
+        """
+        if self._finished:
+            raise RuntimeError("rows cannot be added after finish()")
+        quiet_count = summary.row_count - len(summary.others)
+        if not (
+            len(summary.labels) == len(summary.splits) == len(summary.fingerprints) == quiet_count
+        ):
+            raise ValueError("inconsistent RowsSummary: quiet row columns disagree with the count")
+        self._rows_hash.add_encoded(summary.encoded)
+        quiet = zip(summary.labels, summary.splits, summary.fingerprints, strict=True)
+        start = self._row_count
+        for position, row in summary.others:
+            before = position - (self._row_count - start)  # quiet rows ahead of this one
+            if (
+                before < 0
+                or not isinstance(row, dict)
+                or self._add_quiet_rows(itertools.islice(quiet, before)) != before
+            ):
+                raise ValueError(f"inconsistent RowsSummary: bad entry at position {position}")
+            self._check(row)
+        self._add_quiet_rows(quiet)
+        _add_counts(self._split_counts, summary.split_counts)
+        _add_counts(self._severity_counts, summary.severity_counts)
+
+    def _add_quiet_rows(self, rows: Iterable[tuple[str, str, bytes]]) -> int:
+        """Take the next rows, each already known to pass ``_plainly_valid``, as
+        (label, split, semantic fingerprint): only rule 5 and within_split_duplicate can fire.
+        Return how many there were.
+
+        Their split and severity counts arrive separately (``add_summary``): counts commute.
+        This is ``_duplicate_id_findings`` then ``_fingerprint_findings`` per row, inlined: it
+        runs for nearly every row of a big file, in the one process that cannot be parallel.
+        """
+        findings, labels, first_label = self._findings, self._labels, self._first_label
+        count = 0
+        for label, split, fingerprint in rows:
+            count += 1
+            if label in labels:
+                findings.append(_duplicate_id_finding(label))
+            else:
+                labels.add(label)
+            first_labels = first_label.get(split)
+            if first_labels is None:
+                first_labels = first_label[split] = {}
+            earlier = first_labels.get(fingerprint)
+            if earlier is None:
+                first_labels[fingerprint] = label
+            else:
+                findings.append(_within_split_finding(label, earlier, split))
+        self._row_count += count
+        return count
+
+    def _check(self, row: dict[str, Any]) -> None:
+        """Every rule for the next row except the dataset_hash, which the caller covers."""
+        index = self._row_count
         self._row_count = index + 1
         label = _row_label(row, index)
         split = _stripped(row.get("split"))
@@ -399,7 +495,7 @@ class _DatasetValidator:
         if label not in self._labels:
             self._labels.add(label)
             return _NO_FINDINGS
-        return [_finding("duplicate_trace_id", _DUPLICATE_ID_MESSAGE, label, "trace_id")]
+        return [_duplicate_id_finding(label)]
 
     def _count(
         self, row: Mapping[str, Any], split: str, severity: str, label: str
@@ -412,23 +508,20 @@ class _DatasetValidator:
         if not split:
             return _NO_FINDINGS
         self._split_counts[split] = self._split_counts.get(split, 0) + 1
+        return self._fingerprint_findings(label, split, _semantic_fingerprint(row))
+
+    def _fingerprint_findings(
+        self, label: str, split: str, fingerprint: bytes
+    ) -> Iterable[CustomerTraceFinding]:
+        """Record ``fingerprint`` under ``split`` (first label wins); warn if already there."""
         first_labels = self._first_label.get(split)
         if first_labels is None:
             first_labels = self._first_label[split] = {}
-        fingerprint = _semantic_fingerprint(row)
         earlier = first_labels.get(fingerprint)
         if earlier is None:
             first_labels[fingerprint] = label
             return _NO_FINDINGS
-        return [
-            _finding(
-                "within_split_duplicate",
-                f"prompt/response of {label!r} duplicates {earlier!r} within split {split!r}",
-                label,
-                "split",
-                severity="warning",
-            )
-        ]
+        return [_within_split_finding(label, earlier, split)]
 
     def finish(self) -> CustomerDatasetValidationReport:
         """Apply the dataset-level rules (P1, P2) and return the report; callable once."""
@@ -470,7 +563,7 @@ class CanonicalRows:
         self._sha = hashlib.sha256(b"[")
         self._sink = sink
         self._separator = b""
-        self._encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+        self._encode = _ENCODE_ROW
         self._closed = False
         if sink is not None:
             sink(b"[")
@@ -483,6 +576,23 @@ class CanonicalRows:
         self._sha.update(piece)
         if self._sink is not None:
             self._sink(piece)
+        self._separator = b","
+
+    def add_encoded(self, pieces: bytes | memoryview) -> None:
+        """Append rows already encoded by this recipe and joined by ``,`` (empty: no rows).
+
+        ``summarize_rows`` produces such pieces; adding them equals ``add`` on their rows.
+        """
+        if self._closed:
+            raise RuntimeError("rows cannot be added after close()")
+        if not pieces:
+            return
+        # Two updates instead of one concatenation: pieces may be megabytes long.
+        self._sha.update(self._separator)
+        self._sha.update(pieces)
+        if self._sink is not None:
+            self._sink(self._separator)
+            self._sink(bytes(pieces))
         self._separator = b","
 
     def hexdigest(self) -> str:
@@ -499,6 +609,99 @@ class CanonicalRows:
         if self._sink is not None:
             self._sink(b"]")
         return self.hexdigest()
+
+
+@dataclass(frozen=True)
+class RowsSummary:
+    """A batch of consecutive rows reduced to what the engine's cross-row rules still need.
+
+    ``summarize_rows`` builds it with no state shared between batches; the engine applies it
+    with ``_DatasetValidator.add_summary``. A row that passes ``_plainly_valid`` (a "quiet"
+    row: no stateless rule can fire) is reduced to its label, split and semantic fingerprint,
+    in the three parallel columns; every other row travels whole, with its position in the
+    batch, and gets every rule when the summary is applied.
+    """
+
+    encoded: bytes | memoryview
+    """The rows' canonical encodings joined by ``,``: their part of the dataset_hash input
+    (empty if ``summarize_rows`` wrote them elsewhere)."""
+    row_count: int
+    labels: list[str]
+    splits: list[str]
+    fingerprints: list[bytes]
+    split_counts: dict[str, int]
+    """Split counts of the quiet rows (the other rows are counted when applied)."""
+    severity_counts: dict[str, int]
+    """Severity counts of the quiet rows."""
+    others: list[tuple[int, dict[str, Any]]]
+    """(position in the batch, row) of every row that is not quiet, in order."""
+
+
+def summarize_rows(
+    rows: Iterable[dict[str, Any]],
+    workspace: CustomerWorkspace,
+    *,
+    vertical_profile: str | None = None,
+    write: Callable[[bytes], object] | None = None,
+) -> RowsSummary:
+    """Reduce consecutive rows to a RowsSummary, using no state from outside the batch.
+
+    Applying the summaries of consecutive batches in order with ``add_summary`` gives the same
+    report as ``add`` on each row (property-tested). Rows are taken one at a time, each done
+    with before the next is asked for: a streaming source keeps only one parsed row in memory
+    (and in the CPU's caches). With ``write``, the canonical bytes are written there, a row at
+    a time, and ``encoded`` is left empty. Rows must not hold reference cycles (parsed JSON
+    cannot), which are not looked for. TypeError if a row is not a dict (the engine's ``add``
+    reports that with the row's index; files never produce such rows).
+    """
+    stripped_splits = _unstripped_names(_allowed_split_set(workspace.allowed_splits))
+    sector_profile = bool(vertical_profile)
+    chunks, join = _ACYCLIC_ROW_CHUNKS, "".join
+    pieces: list[str] = []
+    separator = ""
+    labels: list[str] = []
+    splits: list[str] = []
+    severities: list[str] = []
+    fingerprints: list[bytes] = []
+    others: list[tuple[int, dict[str, Any]]] = []
+    for position, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise TypeError(f"batch row {position}: expected a dict, got {type(row).__name__}")
+        if write is None:
+            pieces.append(join(chunks(row, 0)))
+        else:
+            write((separator + join(chunks(row, 0))).encode("ascii"))
+            separator = ","
+        if _plainly_valid(row, workspace, stripped_splits, sector_profile):
+            # Quiet, so these values are non-blank strs equal to their stripped form, and the
+            # label is the trace_id: what _check would derive, without the stripping.
+            labels.append(row["trace_id"])
+            splits.append(row["split"])
+            severities.append(row["severity"])
+            fingerprints.append(_fingerprint(row["prompt"], row["response"]))
+        else:
+            others.append((position, row))
+    return RowsSummary(
+        encoded=",".join(pieces).encode("ascii"),
+        row_count=len(labels) + len(others),
+        labels=labels,
+        splits=splits,
+        fingerprints=fingerprints,
+        split_counts=dict(Counter(splits)),
+        severity_counts=dict(Counter(severities)),
+        others=others,
+    )
+
+
+def _add_counts(totals: dict[str, int], counts: Mapping[str, int]) -> None:
+    """Add ``counts`` into ``totals`` key by key."""
+    for key, count in counts.items():
+        totals[key] = totals.get(key, 0) + count
+
+
+def _unstripped_names(names: frozenset[str]) -> frozenset[str]:
+    """The names equal to their stripped form: a raw value among them needs no stripping."""
+    return frozenset(name for name in names if name == name.strip())
 
 
 def _allowed_split_set(allowed_splits: tuple[str, ...]) -> frozenset[str]:
@@ -527,6 +730,22 @@ def _finding(
     """Build one per-row finding (errors unless ``severity`` says otherwise)."""
     return CustomerTraceFinding(
         code=code, severity=severity, message=message, trace_id=trace_id, field=field
+    )
+
+
+def _duplicate_id_finding(label: str) -> CustomerTraceFinding:
+    """Rule 5's finding for a row whose label was seen before."""
+    return _finding("duplicate_trace_id", _DUPLICATE_ID_MESSAGE, label, "trace_id")
+
+
+def _within_split_finding(label: str, earlier: str, split: str) -> CustomerTraceFinding:
+    """The within_split_duplicate warning: ``label``'s prompt/response pair is ``earlier``'s."""
+    return _finding(
+        "within_split_duplicate",
+        f"prompt/response of {label!r} duplicates {earlier!r} within split {split!r}",
+        label,
+        "split",
+        severity="warning",
     )
 
 
@@ -564,7 +783,20 @@ def _plainly_valid(
         source_refs, policy_refs = row["source_refs"], row["policy_refs"]
     except KeyError:
         return False  # rule 1
-    if not _all_nonblank_strings(strings):  # rule 2; from here on these values are str
+    if not (
+        type(source_refs) is list and source_refs and type(policy_refs) is list and policy_refs
+    ):
+        return False  # rule 8
+    try:
+        # Rules 2 and 8: non-blank strs. str.strip, unbound, raises TypeError on a non-str,
+        # which keeps these loops in C (one call per list instead of a helper per list).
+        if not (
+            all(map(str.strip, strings))
+            and all(map(str.strip, source_refs))
+            and all(map(str.strip, policy_refs))
+        ):
+            return False
+    except TypeError:
         return False
     decision, severity = row["expected_decision"], row["severity"]
     pii, secret = row.get("contains_pii"), row.get("contains_secret")
@@ -573,8 +805,6 @@ def _plainly_valid(
         and row["tenant_id"] == workspace.tenant_id  # 4
         and decision in ALLOWED_DECISIONS  # 6
         and not (decision == "approve" and severity in HIGH_RISK_SEVERITIES)  # 7
-        and _non_empty_string_list(source_refs)  # 8
-        and _non_empty_string_list(policy_refs)  # 8
         and type(pii) in _FLAG_TYPES  # flag_not_boolean
         and type(secret) in _FLAG_TYPES  # flag_not_boolean
         and (not (pii or secret) or row.get("redaction_status") == "redacted")  # 9, PII
@@ -805,9 +1035,13 @@ def _semantic_fingerprint(row: Mapping[str, Any]) -> bytes:
     Lone surrogates (possible from JSON ``\\ud800`` escapes) are hashed with ``surrogatepass``
     instead of raising as the reference would; valid text gives the reference's digest.
     """
-    prompt = _string(row.get("prompt")).lower().strip()
-    response = _string(row.get("response")).lower().strip()
-    return hashlib.sha256(f"{prompt}\n{response}".encode("utf-8", "surrogatepass")).digest()
+    return _fingerprint(_string(row.get("prompt")), _string(row.get("response")))
+
+
+def _fingerprint(prompt: str, response: str) -> bytes:
+    """``_semantic_fingerprint`` of a row with this ``prompt`` and ``response``."""
+    text = f"{prompt.lower().strip()}\n{response.lower().strip()}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
 def _missing_split_findings(

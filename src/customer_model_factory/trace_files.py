@@ -137,15 +137,23 @@ def iter_trace_rows(path: Path) -> Iterator[dict[str, Any]]:
     """
     path = Path(path)
     with path.open("rb", buffering=_LINE_BUFFER) as handle:
-        if handle.read(len(_UTF8_BOM)) == _UTF8_BOM:
-            raise TraceFileError(path, 1, "a UTF-8 byte order mark is not allowed; remove it")
-        handle.seek(0)
-        first = _first_significant_byte(handle)
-        handle.seek(0)
-        if first == b"[":
+        if _is_array_file(handle, path):
             yield from _iter_array_rows(handle, path)
         else:
             yield from _iter_jsonl_rows(handle, path)
+
+
+def _is_array_file(handle: IO[bytes], path: Path) -> bool:
+    """True for a JSON array file, False for JSON Lines; rewinds ``handle``.
+
+    TraceFileError if the file starts with a UTF-8 byte order mark.
+    """
+    if handle.read(len(_UTF8_BOM)) == _UTF8_BOM:
+        raise TraceFileError(path, 1, "a UTF-8 byte order mark is not allowed; remove it")
+    handle.seek(0)
+    first = _first_significant_byte(handle)
+    handle.seek(0)
+    return first == b"["
 
 
 def _first_significant_byte(handle: IO[bytes]) -> bytes:
@@ -157,9 +165,14 @@ def _first_significant_byte(handle: IO[bytes]) -> bytes:
     return b""
 
 
-def _iter_jsonl_rows(handle: IO[bytes], path: Path) -> Iterator[dict[str, Any]]:
-    """Yield one object per non-blank line; line numbers are physical file lines."""
-    for line_number, raw in enumerate(handle, start=1):
+def _iter_jsonl_rows(
+    handle: IO[bytes], path: Path, first_line: int = 1
+) -> Iterator[dict[str, Any]]:
+    """Yield one object per non-blank line; line numbers are physical file lines.
+
+    ``first_line`` is the number of the handle's first line when it starts inside a file.
+    """
+    for line_number, raw in enumerate(handle, start=first_line):
         # A line is blank only if it is JSON whitespace; cheap first-byte test first.
         if raw[:1] in (b"\n", b"\r", b" ", b"\t") and not raw.strip(_JSON_WHITESPACE_BYTES):
             continue
@@ -326,9 +339,30 @@ def _maybe_truncated(exc: json.JSONDecodeError, text_length: int) -> bool:
 
 
 def validate_trace_file(
-    path: Path, workspace: CustomerWorkspace, *, vertical_profile: str | None = None
+    path: Path,
+    workspace: CustomerWorkspace,
+    *,
+    vertical_profile: str | None = None,
+    jobs: int = 0,
 ) -> CustomerDatasetValidationReport:
-    """Validate a JSONL or JSON-array trace file, streaming; same report as the list API."""
+    """Validate a JSONL or JSON-array trace file, streaming; same report as the list API.
+
+    ``jobs`` is the number of worker processes for a JSON Lines file: 1 validates in this
+    process, 2 or more in that many workers (``trace_parallel``), 0 chooses: every available
+    core for a file of at least ``trace_parallel.PARALLEL_MIN_BYTES``, else 1. The report, and
+    the TraceFileError for a bad file, are the same whatever ``jobs`` is. JSON array files are
+    always validated in this process.
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
+        raise ValueError(f"jobs must be a non-negative integer, got {jobs!r}")
+    if jobs != 1:
+        from . import trace_parallel  # loaded only when it may be used
+
+        jobs = jobs or trace_parallel.automatic_jobs(Path(path))
+        if jobs > 1:
+            return trace_parallel.validate_jsonl_parallel(
+                Path(path), workspace, vertical_profile=vertical_profile, jobs=jobs
+            )
     return validate_trace_rows(iter_trace_rows(path), workspace, vertical_profile=vertical_profile)
 
 

@@ -6,8 +6,11 @@ import base64
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import parser_oracles as oracles
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -239,6 +242,82 @@ def test_envelope_field_checks() -> None:
         Envelope(b"", "\ud800")
 
 
+# --- the fast parser judges exactly like the original one ----------------------------------------
+
+ENVELOPE_FIELDS = ["payload", "payloadType", "signatures", "keyid", "sig", "cert", "extra"]
+
+
+@st.composite
+def envelope_documents(draw: st.DrawFn) -> dict[str, Any]:
+    """An envelope as JSON data: standard or URL-safe base64, 0-3 signatures, keyids or not."""
+    encode = draw(st.sampled_from([base64.b64encode, base64.urlsafe_b64encode]))
+    signatures: list[dict[str, Any]] = []
+    for _ in range(draw(st.integers(0, 3))):
+        signature = {"sig": encode(draw(st.binary(min_size=1, max_size=64))).decode()}
+        if draw(st.booleans()):
+            signature["keyid"] = draw(st.sampled_from(["", "A", KEY_A.public_key.key_id]))
+        signatures.append(signature)
+    return {
+        "payload": encode(draw(st.binary(max_size=48))).decode(),
+        "payloadType": draw(st.sampled_from([INTOTO, "", "application/vnd.exämple+json"])),
+        "signatures": signatures,
+    }
+
+
+def _edit_base64(draw: st.DrawFn, document: dict[str, Any]) -> None:
+    """Change, drop or add one character of the payload or of a signature (in place)."""
+    holders: list[tuple[dict[str, Any], str]] = [(document, "payload")]
+    holders += [(signature, "sig") for signature in document["signatures"]]
+    holder, field = draw(st.sampled_from(holders))
+    text = holder[field]
+    at = draw(st.sampled_from(range(len(text) + 1)))
+    char = draw(st.sampled_from("AQgw=+/-_ é\n"))
+    edit = draw(st.sampled_from(["replace", "insert", "delete"]))
+    if edit == "insert":
+        holder[field] = text[:at] + char + text[at:]
+    elif edit == "delete":
+        holder[field] = text[:at] + text[at + 1 :]
+    else:
+        holder[field] = text[:at] + char + text[at + 1 :]
+
+
+@st.composite
+def envelope_mutants(draw: st.DrawFn) -> bytes:
+    """A valid envelope's JSON after 0-2 base64 edits, 0-1 other edits, some spacing, and
+    maybe a byte-level edit."""
+    document = draw(envelope_documents())
+    for _ in range(draw(st.integers(0, 2))):
+        _edit_base64(draw, document)
+    for _ in range(draw(st.integers(0, 1))):
+        oracles.mutate_document(draw, document, ENVELOPE_FIELDS, oracles.json_values)
+    indent = draw(st.sampled_from([None, 2]))
+    data = json.dumps(document, indent=indent, ensure_ascii=draw(st.booleans())).encode()
+    if draw(st.sampled_from(["json only", "json only", "json only", "and bytes"])) == "and bytes":
+        data = oracles.mutate_bytes(draw, data, ENVELOPE_FIELDS)
+    return data
+
+
+def _outcome(parse: Callable[[], object]) -> tuple[str, object]:
+    """("ok", value) or ("error", (exception type, message)): what a caller can observe."""
+    try:
+        return "ok", parse()
+    except FormatError as exc:
+        return "error", (type(exc), str(exc))
+
+
+def _fields(envelope: Envelope) -> oracles.EnvelopeFields:
+    signatures = tuple((s.keyid, s.sig) for s in envelope.signatures)
+    return envelope.payload, envelope.payload_type, signatures
+
+
+@settings(max_examples=300, deadline=None)
+@given(envelope_mutants())
+def test_mutated_envelopes_are_judged_exactly_as_before(data: bytes) -> None:
+    """Same verdict, value and message as the original parser (regex base64 checks)."""
+    new = _outcome(lambda: _fields(Envelope.from_json(data)))
+    assert new == _outcome(lambda: oracles.envelope_from_json(data))
+
+
 # --- verification ------------------------------------------------------------------------------
 
 
@@ -348,3 +427,9 @@ def test_openssl_public_key_pem_is_readable_by_openssl(tmp_path: Path) -> None:
     # SubjectPublicKeyInfo for Ed25519 is a fixed 12-byte prefix plus the raw key (RFC 8410).
     assert result.stdout == bytes.fromhex("302a300506032b6570032100") + KEY_A.public_key.raw
     assert PublicKey.from_pem(KEY_A.public_key.to_pem()) == KEY_A.public_key
+
+
+def test_hostile_nesting_is_a_format_error() -> None:
+    """Deep nesting used to escape as RecursionError, which would stop fsck; now it is refused."""
+    with pytest.raises(FormatError, match="nested too deeply"):
+        Envelope.from_json(b'{"a":' * 100_000)

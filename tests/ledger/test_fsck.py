@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from customer_model_factory.ledger import fsck as fsck_module
 from customer_model_factory.ledger.checkpoint import Checkpoint, sign_checkpoint
-from customer_model_factory.ledger.dsse import Envelope
-from customer_model_factory.ledger.fsck import Finding, _ranges, fsck
+from customer_model_factory.ledger.dsse import Envelope, Signature
+from customer_model_factory.ledger.fsck import Finding, Keyring, _ranges, fsck
 from customer_model_factory.ledger.keys import PrivateKey
 from customer_model_factory.ledger.logstore import LogStore
 from customer_model_factory.ledger.note import Note, cosign, format_note, parse_note, sign_note
+from customer_model_factory.ledger.objects import ObjectStore
 from customer_model_factory.ledger.records import LeafRecord
 from customer_model_factory.ledger.statement import PAYLOAD_TYPE, Parent, RecordStatement
-from customer_model_factory.ledger.store import Ledger, LedgerWriter, LogEntry
+from customer_model_factory.ledger.store import Ledger, LedgerWriter, LogEntry, find_signer
 
 ORIGIN = "ledger.example/fsck"
 TIME = "2026-01-01T00:00:00Z"
@@ -158,8 +161,8 @@ def test_flipped_byte_in_each_log_file_is_found(ledger_path: Path, name: str) ->
     path = ledger_path / "log" / name
     _flip(path, path.stat().st_size // 2)
     codes = _codes(_fsck(ledger_path))
-    # A damaged last head record looks like a torn write, so the log opens at the previous
-    # head; the checkpoint that covered the lost entries is then ahead of the log.
+    # A flipped byte in the last head record is damage (log-damaged); the audit then reads the
+    # log at the previous head, so the checkpoint that covered the last entries is ahead of it.
     assert codes & {
         "log-damaged",
         "entry-unreadable",
@@ -356,3 +359,112 @@ def test_any_flipped_byte_in_any_data_file_is_found(
     finally:
         shutil.rmtree(copy.parent)
     assert findings, f"no finding for {target.relative_to(copy)} byte {position} ^ {mask:#x}"
+
+
+# --- robustness and the fast paths ---------------------------------------------------------------
+
+
+def test_an_absurd_offset_is_reported_not_a_memory_error(ledger_path: Path) -> None:
+    """Regression: the audit used to trust the last offset, and reading the last leaf asked
+    the OS for ~7e16 bytes (MemoryError, which fsck caught as a workaround)."""
+    offsets = ledger_path / "log" / "offsets"
+    size = offsets.stat().st_size // 8
+    with offsets.open("r+b") as handle:
+        handle.seek(8 * (size - 1))
+        handle.write((7 * 10**16).to_bytes(8, "big"))
+    findings = _fsck(ledger_path)
+    assert {"log-damaged", "entry-unreadable"} <= _codes(findings)
+    assert [f.index for f in findings if f.code == "entry-unreadable"] == [size - 1]
+
+
+def test_runs_and_io_threads_do_not_change_the_answer(
+    ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = _entries(ledger_path)
+    _flip(_blob_path(ledger_path, entries[2].blob_id), 0)
+    _blob_path(ledger_path, entries[4].envelope_id).unlink()
+    _blob_path(ledger_path, entries[6].blob_id).unlink()
+    expected = _fsck(ledger_path)
+    assert len(expected) == 3
+    # Every read counts as slow: runs alternate between the I/O threads and inline probes.
+    monkeypatch.setattr(fsck_module, "_SLOW_READ_SECONDS", 0.0)
+    monkeypatch.setattr(fsck_module, "_THREADED_RUNS", 2)
+    for run, threads in ((3, 1), (3, 5), (5, 2), (1, 3), (2, 8)):  # runs split the chain
+        monkeypatch.setattr(fsck_module, "_RUN", run)
+        monkeypatch.setattr(fsck_module, "_IO_THREADS", threads)
+        assert _fsck(ledger_path) == expected, (run, threads)
+
+
+def test_a_subject_named_by_many_entries_is_read_once(
+    ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = _entries(ledger_path)
+    for _ in range(3):  # the same record again: same subject, same envelope
+        _append_raw_leaf(ledger_path, entries[0].leaf)
+    _flip(_blob_path(ledger_path, entries[0].blob_id), 1)
+    reads: list[str] = []
+    real = ObjectStore.hash_stored
+
+    def counted(self: ObjectStore, blob_id: str) -> str:
+        reads.append(blob_id)
+        return real(self, blob_id)
+
+    monkeypatch.setattr(ObjectStore, "hash_stored", counted)
+    monkeypatch.setattr(fsck_module, "_RUN", 2)  # the repeats fall in later runs
+    monkeypatch.setattr(fsck_module, "_SLOW_READ_SECONDS", 0.0)  # some runs on the I/O threads
+    findings = _fsck(ledger_path)
+    assert reads.count(entries[0].blob_id) == 1
+    assert [(f.code, f.blob_id) for f in findings] == [("blob-corrupt", entries[0].blob_id)]
+
+
+def test_an_unreadable_subject_blob_is_a_finding(ledger_path: Path) -> None:
+    entry = _entries(ledger_path)[5]
+    path = _blob_path(ledger_path, entry.blob_id)
+    path.unlink()
+    path.mkdir()  # reading it fails with EISDIR
+    findings = _fsck(ledger_path)
+    assert [(f.code, f.blob_id) for f in findings] == [("blob-unreadable", entry.blob_id)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    signer=st.sampled_from([ALICE, WITNESS, LOG_KEY]),
+    hint=st.sampled_from(["", "unknown", ALICE.public_key.key_id, WITNESS.public_key.key_id]),
+    truncate=st.booleans(),
+    trusted=st.lists(st.sampled_from([ALICE, WITNESS]), unique=True),
+)
+def test_keyring_verifies_like_find_signer(
+    signer: PrivateKey, hint: str, truncate: bool, trusted: list[PrivateKey]
+) -> None:
+    """The prepared keyring accepts exactly the signatures store.find_signer accepts."""
+    message = b"DSSEv1 3 abc 3 xyz"
+    raw = signer.sign(message)
+    signature = Signature(hint, raw[:-1] if truncate else raw)
+    keys = {key.public_key.key_id: key.public_key for key in trusted}
+    prepared = Keyring({key_id: key.raw for key_id, key in keys.items()})
+    assert prepared.verifies(signature, message) is (
+        find_signer(signature, message, keys) is not None
+    )
+
+
+def test_slow_reads_move_to_the_io_threads_and_fast_ones_back(
+    ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    real = fsck_module._read_blobs
+
+    def recording(*args: object) -> object:
+        threads.append(threading.current_thread().name)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fsck_module, "_read_blobs", recording)
+    monkeypatch.setattr(fsck_module, "_RUN", 1)
+    monkeypatch.setattr(fsck_module, "_THREADED_RUNS", 2)
+    monkeypatch.setattr(fsck_module, "_SLOW_READ_SECONDS", float("inf"))  # every read is fast
+    assert _fsck(ledger_path) == []
+    assert all(name == "MainThread" for name in threads)  # so all are read inline
+    threads.clear()
+    monkeypatch.setattr(fsck_module, "_SLOW_READ_SECONDS", 0.0)  # every inline run is "slow"
+    assert _fsck(ledger_path) == []
+    inline = ["MainThread" if name == "MainThread" else "io" for name in threads]
+    assert inline == ["MainThread", "io", "io"] * 2 + ["MainThread", "io"]  # 8 entries

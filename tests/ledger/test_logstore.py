@@ -342,16 +342,22 @@ def test_any_crash_during_sync_recovers_a_committed_state(tmp_path_factory: Any,
     build(directory, second).close()
     after = file_bytes(directory)
     # Files only grow, so a crash leaves each at some length between the two states; the head
-    # record is written last, after the data files were fsynced.
+    # record is written last, after the data files were fsynced. A crash can tear only that
+    # one 48-byte record: cut it short, or leave it blank (zero-filled, as XFS does).
     head_complete = data.draw(st.booleans(), label="head record complete")
     for name in LOG_FILES:
         if name == HEADS_FILE:
-            low = len(after[name]) if head_complete else len(before[name])
-            high = len(after[name]) if head_complete else len(after[name]) - 1
-        else:
-            low = len(after[name]) if head_complete else len(before[name])
-            high = len(after[name])
-        length = data.draw(st.integers(low, high), label=name)
+            if head_complete:
+                content = after[name]
+            elif data.draw(st.booleans(), label="blank head record"):
+                content = before[name] + bytes(HEAD_SIZE)
+            else:
+                cut = data.draw(st.integers(len(before[name]), len(after[name]) - 1), label=name)
+                content = after[name][:cut]
+            (directory / name).write_bytes(content)
+            continue
+        low = len(after[name]) if head_complete else len(before[name])
+        length = data.draw(st.integers(low, len(after[name])), label=name)
         garbage = data.draw(st.binary(max_size=20), label=f"{name} garbage")
         (directory / name).write_bytes(after[name][:length] + (b"" if head_complete else garbage))
     expected = first + second if head_complete else first
@@ -368,9 +374,13 @@ def test_any_crash_during_sync_recovers_a_committed_state(tmp_path_factory: Any,
     assert (directory / OFFSETS_FILE).stat().st_size == (len(expected) + 1) * 8
 
 
-def test_torn_first_head_means_empty_log(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tear", ["cut short", "blank"])
+def test_torn_first_head_means_empty_log(tmp_path: Path, tear: str) -> None:
     build(tmp_path, leaves_for(3)).close()
-    patch_file(tmp_path / HEADS_FILE, 10, b"\xff")
+    if tear == "cut short":
+        os.truncate(tmp_path / HEADS_FILE, 10)
+    else:
+        (tmp_path / HEADS_FILE).write_bytes(bytes(HEAD_SIZE))
     with LogStore(tmp_path) as store:
         assert store.size == 0
         store.append(b"fresh")
@@ -515,3 +525,126 @@ def test_a_second_writer_without_the_lock_cannot_overwrite_commits(tmp_path: Pat
     with LogStore(tmp_path) as store:
         assert [store.leaf(0), store.leaf(1)] == [b"zero", b"one from the first writer"]
         assert store.verify() == []
+
+
+# --- a damaged last head record is not a torn write -----------------------------------------------
+
+
+def test_a_blank_last_head_is_a_torn_write(tmp_path: Path) -> None:
+    leaves = committed_store(tmp_path)
+    with (tmp_path / HEADS_FILE).open("ab") as heads:
+        heads.write(bytes(HEAD_SIZE))  # extended, data never written: what XFS leaves
+    with LogStore(tmp_path) as store:
+        assert store.size == 40
+        store.append(b"after the crash")
+    assert (tmp_path / HEADS_FILE).stat().st_size == 5 * HEAD_SIZE  # the blank record was cut
+    with LogStore(tmp_path) as store:
+        assert [store.leaf(i) for i in range(40)] == leaves
+        assert store.verify() == []
+
+
+@pytest.mark.parametrize("trailing", [b"", b"\x00" * 7])
+def test_a_whole_damaged_last_head_is_damage_not_a_crash(tmp_path: Path, trailing: bytes) -> None:
+    committed_store(tmp_path)  # four head records: sizes 10, 20, 30, 40
+    patch_file(tmp_path / HEADS_FILE, 3 * HEAD_SIZE + 20, b"\x01")
+    with (tmp_path / HEADS_FILE).open("ab") as heads:
+        heads.write(trailing)  # a torn partial record after it changes nothing
+    damaged = file_bytes(tmp_path)
+    with pytest.raises(IntegrityError, match="head record 3 is damaged"):
+        LogStore(tmp_path)
+    store, findings = LogStore.open_for_audit(tmp_path)
+    try:
+        assert [message for _, message in findings] == [
+            "heads: head record 3 is damaged (whole, not torn by a crash)"
+        ]
+        assert store.size == 30  # the last intact head
+        assert any("record 3 is damaged" in message for _, message in store.verify())
+    finally:
+        store.close()
+    assert file_bytes(tmp_path) == damaged
+
+
+def test_a_blank_last_head_after_a_damaged_one_is_damage(tmp_path: Path) -> None:
+    committed_store(tmp_path)
+    patch_file(tmp_path / HEADS_FILE, 3 * HEAD_SIZE + 20, b"\x01")
+    with (tmp_path / HEADS_FILE).open("ab") as heads:
+        heads.write(bytes(HEAD_SIZE))
+    with pytest.raises(IntegrityError, match="head record 3 is damaged"):
+        LogStore(tmp_path)
+
+
+def test_a_damaged_only_head_is_damage(tmp_path: Path) -> None:
+    build(tmp_path, leaves_for(3)).close()
+    patch_file(tmp_path / HEADS_FILE, 10, b"\xff")
+    with pytest.raises(IntegrityError, match="head record 0 is damaged"):
+        LogStore(tmp_path)
+    store, findings = LogStore.open_for_audit(tmp_path)
+    assert findings and store.size == 3  # no head to trust: what the files can hold
+    store.close()
+
+
+# --- reads never trust a damaged offset with their memory ----------------------------------------
+
+
+def test_an_absurd_last_offset_is_reported_and_reads_stay_bounded(tmp_path: Path) -> None:
+    """Regression: the audit size used to come from the bad offset, so a read asked the OS for
+    ~7e16 bytes and raised MemoryError."""
+    committed_store(tmp_path)
+    patch_file(tmp_path / OFFSETS_FILE, 8 * 39, (7 * 10**16).to_bytes(8, "big"))
+    store, findings = LogStore.open_for_audit(tmp_path)
+    try:
+        assert any("points past the end" in message for _, message in findings)
+        assert store.leaf(38) == leaves_for(40)[38]
+        with pytest.raises(IntegrityError, match="leaf 39"):
+            store.leaf(39)
+        with pytest.raises(IntegrityError):
+            store.leaves(0, 40)
+        assert any(index == 39 for index, _ in store.verify())
+    finally:
+        store.close()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data())
+def test_leaves_reads_a_range_like_leaf_does(tmp_path_factory: Any, data: Any) -> None:
+    directory = tmp_path_factory.mktemp("leaves")
+    leaves = [*leaves_for(37), b"x" * 300, b""]  # bin 16 and empty frames too
+    store = build(directory, leaves)
+    store.append(b"buffered, not yet synced")
+    start = data.draw(st.integers(0, store.size))
+    stop = data.draw(st.integers(start, store.size))
+    assert store.leaves(start, stop) == [store.leaf(i) for i in range(start, stop)]
+    with pytest.raises(IndexError):
+        store.leaves(start, store.size + 1)
+    store.close()
+
+
+def test_leaves_costs_three_reads_and_names_a_damaged_leaf(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    build(tmp_path, leaves_for(100)).close()
+    offsets = (tmp_path / OFFSETS_FILE).read_bytes()
+    patch_file(tmp_path / ENTRIES_FILE, int.from_bytes(offsets[8 * 60 : 8 * 61], "big") + 4, b"?")
+    reads: list[int] = []
+    real = os.pread
+
+    def pread(fd: int, length: int, offset: int) -> bytes:
+        reads.append(length)
+        return real(fd, length, offset)
+
+    with LogStore(tmp_path) as store:
+        monkeypatch.setattr(os, "pread", pread)
+        assert store.leaves(10, 60) == leaves_for(100)[10:60]
+        assert len(reads) == 3
+        with pytest.raises(IntegrityError, match="leaf 61 does not match"):
+            store.leaves(50, 90)
+
+
+@given(st.integers(0, 40), st.integers(0, 2**40))
+def test_verify_positions_are_the_stored_hash_index(level: int, n: int) -> None:
+    assert logstore._position(level, n) == stored_hash_index(level, n)
+
+
+@given(st.binary(min_size=32, max_size=32), st.binary(min_size=32, max_size=32))
+def test_verify_node_is_the_node_hash(left: bytes, right: bytes) -> None:
+    assert logstore._node(left, right) == node_hash(left, right)

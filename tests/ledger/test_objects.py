@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import errno
 import hashlib
 import multiprocessing
 import os
 import stat
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from customer_model_factory.ledger import durable
+from customer_model_factory.ledger import durable, objects
 from customer_model_factory.ledger.errors import FormatError, IntegrityError
 from customer_model_factory.ledger.objects import (
     TEMP_PREFIX,
@@ -153,6 +157,8 @@ def test_batch_is_invisible_until_commit(tmp_path: Path) -> None:
     assert len(batch) == 50
     assert all(batch.contains(i) for i in ids)
     assert not any(store.contains(i) for i in ids)
+    # Temp files are written by the I/O threads; temp_paths() waits for the writes in flight.
+    assert set(batch.temp_paths()) == set(store.temp_files())
     assert len(list(store.temp_files())) == 50
     assert sorted(batch.commit()) == sorted(ids)
     assert all(store.get(i) == f"blob {n}".encode() for n, i in enumerate(ids))
@@ -191,6 +197,87 @@ def test_batch_put_file_detects_a_file_changing_underneath(
     with pytest.raises(IntegrityError, match="changed"):
         store.put_file(source)
     assert list(store.iter_ids()) == []
+    assert list(store.temp_files()) == []
+
+
+@contextlib.contextmanager
+def _busy_io_threads() -> Iterator[None]:
+    """Occupy every I/O thread, so that jobs submitted meanwhile wait in the queue."""
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def hold() -> None:
+        started.release()
+        release.wait(timeout=30)
+
+    holders = [durable.submit(hold) for _ in range(durable.IO_THREADS)]
+    for _ in holders:
+        assert started.acquire(timeout=30)
+    try:
+        yield
+    finally:
+        release.set()
+        concurrent.futures.wait(holders)
+
+
+def test_abort_cancels_queued_writes_and_removes_every_temp_file(tmp_path: Path) -> None:
+    source = tmp_path / "f"
+    source.write_bytes(b"streamed")
+    store = ObjectStore(tmp_path / "objects")
+    batch = store.batch()
+    written = batch.put(b"written before the threads were busy")
+    batch.temp_paths()  # waits: this one's temp file exists
+    with _busy_io_threads():
+        queued = batch.put(b"queued")  # its job never starts
+        streamed = batch.put_file(source)  # its temp file exists, its fsync is queued
+        assert len(list(store.temp_files())) == 2
+        batch.abort()
+    assert list(store.temp_files()) == []
+    assert not any(store.contains(i) for i in (written, queued, streamed))
+
+
+def test_a_failed_write_fails_the_commit_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write_all = objects._write_all
+
+    def failing(fd: int, data: bytes) -> None:
+        if data == b"unlucky":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write_all(fd, data)
+
+    monkeypatch.setattr(objects, "_write_all", failing)
+    store = ObjectStore(tmp_path)
+    batch = store.batch()
+    ids = [batch.put(b"fine"), batch.put(b"unlucky"), batch.put(b"also fine")]
+    with pytest.raises(OSError, match="No space"):
+        batch.commit()
+    assert list(store.temp_files()) == []
+    assert not any(store.contains(i) for i in ids)
+
+
+def test_put_stores_the_bytes_it_hashed(tmp_path: Path) -> None:
+    """The writer thread must not see a caller's later changes to a mutable buffer."""
+    store = ObjectStore(tmp_path)
+    buffer = bytearray(b"original")
+    with store.batch() as batch, _busy_io_threads():
+        blob_id = batch.put(buffer)  # type: ignore[arg-type]
+        buffer[:] = b"replaced"
+    assert blob_id == blob_id_of(b"original")
+    assert store.get(blob_id) == b"original"
+
+
+def test_many_blobs_in_flight_are_bounded_and_all_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(objects, "MAX_IN_FLIGHT_BYTES", 1000)
+    store = ObjectStore(tmp_path)
+    blobs = [os.urandom(300) for _ in range(200)]
+    batch = store.batch()
+    ids = [batch.put(blob) for blob in blobs]
+    assert batch._in_flight_bytes <= 1000 + 300
+    assert sorted(batch.commit()) == sorted(set(ids))
+    assert all(store.get(i) == blob for i, blob in zip(ids, blobs, strict=True))
     assert list(store.temp_files()) == []
 
 

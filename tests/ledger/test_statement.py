@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import parser_oracles as oracles
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,6 +25,7 @@ from customer_model_factory.ledger.statement import (
     RecordStatement,
     format_time,
 )
+from customer_model_factory.ledger.statement import _check_time as check_time
 
 DATASET = hashlib.sha256(b"traces").hexdigest()
 REPORT = hashlib.sha256(b"report").hexdigest()
@@ -217,3 +221,121 @@ def test_statement_in_a_dsse_envelope() -> None:
         key.public_key.key_id
     }
     assert RecordStatement.from_bytes(parsed.payload) == EXAMPLE
+
+
+# --- the fast parser judges exactly like the original one ---------------------------------------
+
+# Any encodable text, with the characters JSON must escape (or must not) made likely.
+texts = st.text(
+    alphabet=st.characters(codec="utf-8") | st.sampled_from('"\\\x00\x1f\u2028/é\U0001f600'),
+    max_size=12,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(statements(), texts, texts)
+def test_to_bytes_is_the_json_dumps_recipe(
+    statement: RecordStatement, tool_version: str, origin: str
+) -> None:
+    """The template equals the documented recipe, also for quotes, backslashes, non-BMP text."""
+    candidates = [statement]
+    for changes in ({"tool_version": tool_version}, {"origin": origin}):
+        with contextlib.suppress(FormatError):  # not every text is a valid origin
+            candidates.append(RecordStatement(**{**statement.__dict__, **changes}))
+    for candidate in candidates:
+        recipe = json.dumps(
+            candidate.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+        assert candidate.to_bytes() == recipe
+
+
+@st.composite
+def time_like(draw: st.DrawFn) -> str:
+    """YYYY-MM-DDTHH:MM:SSZ with each field around and beyond its valid range."""
+    year = draw(st.integers(0, 9999) | st.sampled_from([1600, 1900, 2000, 2023, 2024, 2100]))
+    fields = (
+        year,
+        draw(st.integers(0, 13)),
+        draw(st.integers(0, 32)),
+        draw(st.integers(0, 25)),
+        draw(st.integers(0, 61)),
+        draw(st.integers(0, 62)),
+    )
+    year, month, day, hour, minute, second = fields
+    text = f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}Z"
+    if draw(st.integers(0, 9)) == 0:  # sometimes not fixed-width digits at all
+        position = draw(st.integers(0, len(text) - 1))
+        text = text[:position] + draw(st.sampled_from("0 :-TZz+٣")) + text[position + 1 :]
+    return text
+
+
+@settings(max_examples=400, deadline=None)
+@given(time_like() | st.text(max_size=21))
+def test_time_check_judges_exactly_like_strptime(value: str) -> None:
+    assert _outcome(lambda: check_time(value)) == _outcome(lambda: oracles.check_time(value))
+
+
+FIELD_NAMES = [
+    "_type", "predicate", "predicateType", "subject", "digest", "name", "sha256", "kind",
+    "origin", "parents", "time", "tool_version", "extra",
+]  # fmt: skip
+field_values = st.one_of(
+    oracles.json_values,
+    kinds,
+    digests,
+    times,
+    time_like(),
+    tool_versions,
+    st.sampled_from([TRAINING, TRAINING.upper(), STATEMENT_TYPE, PREDICATE_TYPE, "a b", ""]),
+    st.builds(lambda kind, digest: {"kind": kind, "sha256": digest}, kinds, digests),
+)
+ENCODERS: list[Callable[[Any], bytes]] = [
+    lambda d: json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(),
+    lambda d: json.dumps(d, sort_keys=True, separators=(",", ":")).encode(),
+    lambda d: json.dumps(d, sort_keys=True, ensure_ascii=False).encode(),
+    lambda d: json.dumps(d, separators=(",", ":"), ensure_ascii=False).encode(),
+]
+
+
+@st.composite
+def statement_mutants(draw: st.DrawFn) -> bytes:
+    """A valid statement's JSON after 0-2 edits, some encoding, and maybe a byte-level edit."""
+    document = draw(statements()).to_dict()
+    for _ in range(draw(st.integers(0, 2))):
+        oracles.mutate_document(draw, document, FIELD_NAMES, field_values)
+    data: bytes
+    try:
+        data = draw(st.sampled_from(ENCODERS))(document)
+    except UnicodeEncodeError:  # a lone surrogate: keep the ASCII-escaped spelling
+        data = ENCODERS[1](document)
+    if draw(st.sampled_from(["json only", "json only", "json only", "and bytes"])) == "and bytes":
+        data = oracles.mutate_bytes(draw, data, FIELD_NAMES)
+    return data
+
+
+def _outcome(parse: Callable[[], object]) -> tuple[str, object]:
+    """("ok", value) or ("error", (exception type, message)): what a caller can observe."""
+    try:
+        return "ok", parse()
+    except FormatError as exc:
+        return "error", (type(exc), str(exc))
+
+
+def _fields(statement: RecordStatement) -> oracles.StatementFields:
+    parents = tuple((p.kind, p.sha256) for p in statement.parents)
+    return (*(statement.kind, statement.sha256), parents, statement.origin, statement.time,
+            statement.tool_version)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(statement_mutants())
+def test_mutated_statements_are_judged_exactly_as_before(data: bytes) -> None:
+    """Same verdict, value and message as the original parser (strptime, json.dumps)."""
+    new = _outcome(lambda: _fields(RecordStatement.from_bytes(data)))
+    assert new == _outcome(lambda: oracles.statement_from_bytes(data))
+
+
+def test_hostile_nesting_is_a_format_error() -> None:
+    """Deep nesting used to escape as RecursionError, which would stop fsck; now it is refused."""
+    with pytest.raises(FormatError, match="nested too deeply"):
+        RecordStatement.from_bytes(b'{"a":' * 100_000)

@@ -133,6 +133,23 @@ def test_open_refuses_a_damaged_state_unless_auditing(tmp_path: Path) -> None:
         assert [code for code, _ in ledger.open_findings] == ["state-damaged"]
 
 
+DEEP_JSON = b"[" * 100_000  # json raises RecursionError, not JSONDecodeError, on this
+
+
+def test_deeply_nested_config_or_state_is_damage_not_a_crash(tmp_path: Path) -> None:
+    # A ledger directory is input: hostile nesting must be the documented error (fsck reports
+    # a damaged state.json as a finding), never a RecursionError traceback.
+    _new(tmp_path / "l").close()
+    (tmp_path / "l" / "state.json").write_bytes(DEEP_JSON)
+    with pytest.raises(IntegrityError, match=r"state\.json is damaged"):
+        Ledger.open(tmp_path / "l")
+    with Ledger.open(tmp_path / "l", audit=True) as ledger:
+        assert [code for code, _ in ledger.open_findings] == ["state-damaged"]
+    (tmp_path / "l" / "config.json").write_bytes(DEEP_JSON)
+    with pytest.raises(LedgerError, match="not a valid ledger configuration"):
+        Ledger.open(tmp_path / "l")
+
+
 # --- recording and reading -----------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ MAX_SIGNATURES = 100  # bounds the verification work one envelope can demand
 
 _ENVELOPE_FIELDS = frozenset({"payload", "payloadType", "signatures"})
 _SIGNATURE_FIELDS = frozenset({"keyid", "sig"})
+_SIG_ONLY = frozenset({"sig"})
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -31,12 +32,17 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
     ``"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body``, LEN = decimal byte length.
     """
+    type_bytes = _check_pae_fields(payload_type, payload)
+    return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
+
+
+def _check_pae_fields(payload_type: str, payload: bytes) -> bytes:
+    """Type-check the two PAE inputs; return the payload type's UTF-8 bytes."""
     if not isinstance(payload_type, str):
         raise FormatError(f"payload type: expected a string, got {type(payload_type).__name__}")
     if not isinstance(payload, bytes):
         raise FormatError(f"payload: expected bytes, got {type(payload).__name__}")
-    type_bytes = _utf8(payload_type, "payload type")
-    return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
+    return _utf8(payload_type, "payload type")
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ class Envelope:
 
     def __post_init__(self) -> None:
         """Check the field types and the signature count."""
-        pae(self.payload_type, self.payload)  # type-checks both fields
+        _check_pae_fields(self.payload_type, self.payload)
         if not isinstance(self.signatures, tuple) or not all(
             isinstance(sig, Signature) for sig in self.signatures
         ):
@@ -162,7 +168,7 @@ def _parse_signature(item: Any, where: str) -> Signature:
     """Parse one ``{"keyid": ..., "sig": ...}`` object."""
     if not isinstance(item, dict):
         raise FormatError(f"{where}: expected an object")
-    _check_fields(item, _SIGNATURE_FIELDS, frozenset({"sig"}), where)
+    _check_fields(item, _SIGNATURE_FIELDS, _SIG_ONLY, where)
     keyid = _str_field(item, "keyid", where) if "keyid" in item else ""
     return Signature(keyid, _b64_field(item, "sig", where))
 
@@ -172,12 +178,13 @@ def _load_json_object(data: bytes) -> dict[str, Any]:
     if not isinstance(data, bytes):
         raise FormatError(f"envelope: expected bytes, got {type(data).__name__}")
     try:
-        text = data.decode("utf-8")
-        document = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        document = _DECODER.decode(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise FormatError(f"envelope: not valid UTF-8 at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
         raise FormatError(f"envelope: not JSON ({exc.msg} at offset {exc.pos})") from None
+    except RecursionError:  # json's answer to hostile nesting
+        raise FormatError("envelope: JSON nested too deeply") from None
     if not isinstance(document, dict):
         raise FormatError("envelope: expected a JSON object")
     return document
@@ -185,11 +192,13 @@ def _load_json_object(data: bytes) -> dict[str, Any]:
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """Build a dict, refusing a key that appears twice (JSON leaves that undefined)."""
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise FormatError(f"envelope: duplicate field {key!r}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise FormatError(f"envelope: duplicate field {key!r}")
+            seen.add(key)
     return result
 
 
@@ -198,14 +207,20 @@ def _no_constants(name: str) -> Any:
     raise FormatError(f"envelope: {name} is not JSON")
 
 
+# One decoder for every call (json.loads with hooks builds a new one each time).
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+
+
 def _check_fields(
     obj: dict[str, Any], allowed: frozenset[str], required: frozenset[str], where: str
 ) -> None:
     """Refuse unknown fields and missing required ones."""
-    unknown = sorted(set(obj) - allowed)
+    if obj.keys() == allowed:
+        return
+    unknown = sorted(obj.keys() - allowed)
     if unknown:
         raise FormatError(f"{where}: unknown field {unknown[0]!r}")
-    missing = sorted(required - set(obj))
+    missing = sorted(required - obj.keys())
     if missing:
         raise FormatError(f"{where}: missing field {missing[0]!r}")
 

@@ -8,32 +8,67 @@ so that callers can order their barriers (data first, then whatever points at it
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import TypeVar
 
 from .._jsonfile import atomic_write_bytes
 
-# Enough concurrent fsyncs for the filesystem journal to group them into few commits, few
-# enough not to swamp a shared machine.
-_FSYNC_THREADS = 16
+# Enough concurrent fsyncs (and file creations) for the filesystem journal to group them into
+# few commits, few enough not to swamp a shared machine.
+IO_THREADS = 16
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_T = TypeVar("_T")
 
 
 def _fsync_pool() -> ThreadPoolExecutor:
-    """Return the process-wide fsync thread pool, created on first use.
+    """Return the process-wide I/O thread pool, created on first use.
 
     Starting threads costs milliseconds on a busy machine, more than a small commit's fsyncs,
-    so the pool lives as long as the process.
+    so the pool lives as long as the process. Its jobs never wait for other jobs of the pool,
+    so it cannot deadlock.
     """
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(_FSYNC_THREADS, thread_name_prefix="cmf-fsync")
+            _pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="cmf-fsync")
         return _pool
+
+
+def submit(fn: Callable[..., _T], /, *args: object) -> Future[_T]:
+    """Start ``fn(*args)`` on the process-wide I/O thread pool; return its future.
+
+    For blocking file work (create, write, fsync) that may overlap with the caller's own work.
+    ``fn`` must not wait for other jobs of the pool.
+    """
+    return _fsync_pool().submit(fn, *args)
+
+
+def run_concurrently(calls: Iterable[Callable[[], _T]]) -> list[_T]:
+    """Run every call on the I/O thread pool; return their results once all have finished.
+
+    Raises the first failure (in the order given) once every call has finished, so nothing is
+    still running when the caller handles the error. A single call runs in the calling thread.
+    """
+    pending = list(calls)
+    if len(pending) <= 1:
+        return [call() for call in pending]
+    return results(_fsync_pool().submit(call) for call in pending)
+
+
+def results(futures: Iterable[Future[_T]]) -> list[_T]:
+    """Wait for every future; return their results, or raise the first failure (in order).
+
+    Nothing is still running when this raises, so the caller may clean up after the jobs.
+    """
+    waiting = list(futures)
+    wait(waiting)
+    return [future.result() for future in waiting]
 
 
 def _forget_pool_in_child() -> None:
@@ -60,14 +95,7 @@ def fsync_paths(paths: Iterable[Path]) -> None:
     Returns only when every path is durable; raises the first failure (after all were tried).
     """
     unique = list(dict.fromkeys(paths))
-    if len(unique) <= 1:
-        for path in unique:
-            fsync_path(path)
-        return
-    futures = [_fsync_pool().submit(fsync_path, path) for path in unique]
-    wait(futures)
-    for future in futures:
-        future.result()  # re-raises the first failure
+    run_concurrently(functools.partial(fsync_path, path) for path in unique)
 
 
 def make_dirs(path: Path) -> list[Path]:

@@ -14,13 +14,13 @@ A log directory holds four append-only files (docs/ledger-format.md section 7):
     one 48-byte record per ``sync()``: tree size, root and a checksum. The last intact record is
     the *committed* state; bytes beyond it in any file are a torn tail of an interrupted write.
 
-Durability protocol: ``sync()`` writes and fsyncs the three data files, and only then appends
-and fsyncs a head record. Opening reads the last head record, checks that every file holds
-what it commits to (else IntegrityError: that is damage, not a crash) and that the stored
-hashes still give the committed root, and ignores anything beyond. Nothing replays the log:
-opening reads a few fixed-size records (at most log2(n) + 3), whatever the log size. Torn tails
-are cut off at the first write after opening, so opening never modifies a log that another
-process is writing.
+Durability protocol: ``sync()`` writes and fsyncs the three data files (concurrently), and only
+then appends and fsyncs a head record. Opening reads the last head record, checks that every
+file holds what it commits to (else IntegrityError: that is damage, not a crash) and that the
+stored hashes still give the committed root, and ignores anything beyond. Nothing replays the
+log: opening reads a few fixed-size records (at most log2(n) + 3), whatever the log size. Torn
+tails are cut off at the first write after opening, so opening never modifies a log that
+another process is writing.
 
 One writer at a time: callers open the store and append while holding the ledger lock
 (``ledger/lock.py``); a store that finds another writer's commit before it writes raises
@@ -36,6 +36,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from .durable import run_concurrently
 from .errors import FormatError, IntegrityError, LedgerError, LockError
 from .merkle import (
     EMPTY_ROOT,
@@ -44,7 +45,6 @@ from .merkle import (
     inclusion_proof,
     leaf_hash,
     new_stored_hashes,
-    node_hash,
     stored_hash_count,
     stored_hash_index,
     tree_hash,
@@ -241,11 +241,14 @@ class LogStore:
         """Read the last head, check the files against it and set up the appenders."""
         findings: list[Finding] = []
         head, heads_length, head_problem = _last_head(fds[HEADS_FILE])
-        if head_problem is not None:
-            findings.append((0, head_problem))
+        if head is not None:
+            size, root = head
+        elif head_problem is not None:  # audit: no head to trust, see what the files hold
             size, root = _size_from_file_lengths(fds), None
         else:
-            size, root = head if head is not None else (0, EMPTY_ROOT)
+            size, root = 0, EMPTY_ROOT
+        if head_problem is not None:
+            findings.append((max(size - 1, 0), head_problem))
         entries_end = 0
         if size > 0:
             entries_end, problems = _check_committed_files(fds, size)
@@ -329,6 +332,48 @@ class LogStore:
         if leaf_hash(data) != self._read_hash(0, index):
             raise IntegrityError(f"{ENTRIES_FILE}: leaf {index} does not match its stored hash")
         return data
+
+    def leaves(self, start: int, stop: int) -> list[bytes]:
+        """Return leaves ``start`` up to ``stop``, each checked against its stored leaf hash.
+
+        Three reads whatever the count (the range's offsets, frames and stored hashes), for
+        scanning the log; IntegrityError names the first damaged leaf (``leaf`` then tells the
+        others apart).
+        """
+        self._require_open()
+        if not 0 <= start <= stop <= self._size:
+            raise IndexError(f"range [{start}, {stop}) is not within a log of size {self._size}")
+        if start == stop:
+            return []
+        first_offset = (start - 1) * OFFSET_SIZE if start else 0
+        raw = self._offsets.read(first_offset, stop * OFFSET_SIZE - first_offset)
+        ends = [
+            int.from_bytes(raw[at : at + OFFSET_SIZE], "big")
+            for at in range(0, len(raw), OFFSET_SIZE)
+        ]
+        begin = ends.pop(0) if start else 0
+        span = ends[-1] - begin
+        # A damaged offset must not make us read a huge span: frames are at most this long.
+        if not 0 <= span <= (stop - start) * (MAX_LEAF_SIZE + 3) or ends[-1] > self._entries.length:
+            raise IntegrityError(f"{OFFSETS_FILE}: leaves [{start}, {stop}) span bad range")
+        frames = self._entries.read(begin, span)
+        first_hash, last_hash = _position(0, start), _position(0, stop - 1)
+        hashes = self._hashes.read(first_hash * HASH_SIZE, (last_hash - first_hash + 1) * HASH_SIZE)
+        leaves: list[bytes] = []
+        previous = begin
+        for index, end in enumerate(ends, start=start):
+            if not previous <= end:
+                raise IntegrityError(f"{OFFSETS_FILE}: leaf {index} spans bad range")
+            try:
+                data = unframe_leaf(frames[previous - begin : end - begin])
+            except FormatError as exc:
+                raise IntegrityError(f"{ENTRIES_FILE}: leaf {index}: {exc}") from exc
+            at = (_position(0, index) - first_hash) * HASH_SIZE
+            if leaf_hash(data) != hashes[at : at + HASH_SIZE]:
+                raise IntegrityError(f"{ENTRIES_FILE}: leaf {index} does not match its stored hash")
+            leaves.append(data)
+            previous = end
+        return leaves
 
     def leaf_hash(self, index: int) -> bytes:
         """Return the stored RFC 6962 leaf hash of leaf ``index``."""
@@ -433,10 +478,12 @@ class LogStore:
             raise LockError(
                 f"log {self._directory} changed since it was opened: open it under the lock"
             )
-        for handle in (self._entries, self._offsets, self._hashes):
-            if durable:
-                handle.sync()
-            else:
+        data_files = (self._entries, self._offsets, self._hashes)
+        if durable:
+            # Concurrent fsyncs share journal commits: about the cost of one.
+            run_concurrently(handle.sync for handle in data_files)
+        else:
+            for handle in data_files:
                 handle.flush()
 
     def _read_hash(self, level: int, n: int) -> bytes:
@@ -533,20 +580,44 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _last_head(fd: int) -> tuple[tuple[int, bytes] | None, int, str | None]:
-    """Return (last intact head or None, logical heads length, damage message or None).
+    """Return (last committed head or None, logical heads length, damage message or None).
 
-    Only the last record can be torn by a crash (each sync fsyncs its record before the next
-    can start), so a bad last record falls back to the one before; two bad records are damage.
+    Each sync fsyncs its record before the next sync starts, so a crash can only have torn the
+    very last record: cut it short (a trailing partial record, never counted), or left it
+    blank, all zero bytes (filesystems such as XFS extend a file before its data reaches the
+    disk). Both are ignored, and the committed head is the record before. A whole last record
+    that is neither intact nor blank was written completely and changed since: damage, as is
+    a damaged record before it. With damage the committed head is the last intact one of the
+    two (None if neither), and every record stays in view so that ``verify`` reports each.
     """
     count = os.fstat(fd).st_size // HEAD_SIZE
-    for position in (count - 1, count - 2):
-        if position < 0:
-            return None, 0, None
-        head = decode_head(os.pread(fd, HEAD_SIZE, position * HEAD_SIZE))
-        if head is not None:
-            return head, (position + 1) * HEAD_SIZE, None
-    # Keep every record in view so that verify() can report each damaged one.
-    return None, count * HEAD_SIZE, f"{HEADS_FILE}: the last two head records are both damaged"
+    if count == 0:
+        return None, 0, None
+    last = os.pread(fd, HEAD_SIZE, (count - 1) * HEAD_SIZE)
+    head = decode_head(last)
+    if head is not None:
+        return head, count * HEAD_SIZE, None
+    torn = last == bytes(HEAD_SIZE)
+    if count == 1:
+        return (None, 0, None) if torn else (None, HEAD_SIZE, _damaged_heads([0]))
+    previous = decode_head(os.pread(fd, HEAD_SIZE, (count - 2) * HEAD_SIZE))
+    if previous is None:
+        return (
+            None,
+            count * HEAD_SIZE,
+            _damaged_heads([count - 2] if torn else [count - 2, count - 1]),
+        )
+    if torn:
+        return previous, (count - 1) * HEAD_SIZE, None
+    return previous, count * HEAD_SIZE, _damaged_heads([count - 1])
+
+
+def _damaged_heads(numbers: list[int]) -> str:
+    """The damage message naming head records ``numbers``."""
+    if len(numbers) == 1:
+        return f"{HEADS_FILE}: head record {numbers[0]} is damaged (whole, not torn by a crash)"
+    listed = " and ".join(str(number) for number in numbers)
+    return f"{HEADS_FILE}: head records {listed} are damaged"
 
 
 def _size_from_file_lengths(fds: dict[str, int]) -> int:
@@ -576,6 +647,10 @@ def _check_committed_files(fds: dict[str, int], size: int) -> tuple[int, list[Fi
         findings.append((last, f"{OFFSETS_FILE}: the last two offsets decrease"))
     if ends[-1] > entries_length:
         findings.append((last, f"{OFFSETS_FILE}: points past the end of {ENTRIES_FILE}"))
+    if findings:
+        # Audit only (a normal open refuses): reads are bounded by what the file really holds,
+        # and each leaf's own offsets decide whether it can be read.
+        return entries_length, findings
     return ends[-1], findings
 
 
@@ -613,6 +688,20 @@ def _parse_heads(data: bytes, size: int) -> tuple[list[tuple[int, bytes]], list[
     return heads, findings
 
 
+def _position(level: int, n: int) -> int:
+    """``merkle.stored_hash_index`` without its argument checks, for the loops over the log.
+
+    test_logstore checks that the two agree.
+    """
+    last_leaf = ((n + 1) << level) - 1
+    return 2 * last_leaf - last_leaf.bit_count() + level
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    """``merkle.node_hash`` of two hashes read from the file (always 32 bytes) without checks."""
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
 def _hash_at(hashes: _Buffer, position: int) -> bytes | None:
     """Return stored hash number ``position``, or None if the file ends before it."""
     start = position * HASH_SIZE
@@ -635,7 +724,7 @@ class _CompactRange:
         completed = self.size
         while not completed & 1:
             right = self._hashes.pop()
-            self._hashes.append(node_hash(self._hashes.pop(), right))
+            self._hashes.append(_node(self._hashes.pop(), right))
             completed >>= 1
 
     def root(self) -> bytes:
@@ -644,7 +733,7 @@ class _CompactRange:
             return EMPTY_ROOT
         current = self._hashes[-1]
         for left in reversed(self._hashes[:-1]):
-            current = node_hash(left, current)
+            current = _node(left, current)
         return current
 
 
@@ -687,7 +776,7 @@ def _scan(
                 findings.append((index, problem))
             if leaf is not None:
                 computed = leaf_hash(leaf)
-        stored = _hash_at(hashes, stored_hash_index(0, index))
+        stored = _hash_at(hashes, _position(0, index))
         if stored is None and not hashes_short:
             hashes_short = True
             findings.append((index, f"{HASHES_FILE}: file ends before leaf {index}'s hash"))
@@ -720,14 +809,14 @@ def _check_parents(index: int, hashes: _Buffer) -> list[Finding]:
     findings: list[Finding] = []
     level, n = 0, index
     while n & 1:
-        left = _hash_at(hashes, stored_hash_index(level, n - 1))
-        right = _hash_at(hashes, stored_hash_index(level, n))
-        parent = _hash_at(hashes, stored_hash_index(level + 1, n >> 1))
+        left = _hash_at(hashes, _position(level, n - 1))
+        right = _hash_at(hashes, _position(level, n))
+        parent = _hash_at(hashes, _position(level + 1, n >> 1))
         if (
             left is not None
             and right is not None
             and parent is not None
-            and parent != node_hash(left, right)
+            and parent != _node(left, right)
         ):
             message = f"stored hash (level {level + 1}, n {n >> 1}) is not the hash of its children"
             findings.append((index, f"{HASHES_FILE}: {message}"))

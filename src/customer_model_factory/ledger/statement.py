@@ -15,10 +15,12 @@ has exactly one encoding and its blob id is a function of its content.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 from .errors import FormatError
@@ -41,14 +43,19 @@ MAX_TOOL_VERSION = 128
 
 _KIND = re.compile(r"[a-z0-9_.-]{1,64}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+# Fixed width, one group per field: YYYY-MM-DDTHH:MM:SSZ.
+_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-_TOP_FIELDS = ("_type", "predicate", "predicateType", "subject")
-_SUBJECT_FIELDS = ("digest", "name")
-_PREDICATE_FIELDS = ("kind", "origin", "parents", "time", "tool_version")
-_PARENT_FIELDS = ("kind", "sha256")
+_TOP_FIELDS = frozenset({"_type", "predicate", "predicateType", "subject"})
+_SUBJECT_FIELDS = frozenset({"digest", "name"})
+_DIGEST_FIELDS = frozenset({"sha256"})
+_PREDICATE_FIELDS = frozenset({"kind", "origin", "parents", "time", "tool_version"})
+_PARENT_FIELDS = frozenset({"kind", "sha256"})
+
+# JSON string literals of the constants, for to_bytes.
+_STATEMENT_TYPE_JSON = encode_basestring(STATEMENT_TYPE)
+_PREDICATE_TYPE_JSON = encode_basestring(PREDICATE_TYPE)
 
 
 def format_time(moment: datetime) -> str:
@@ -98,7 +105,7 @@ class RecordStatement:
         _check_kind(self.kind, "kind")
         _check_sha256(self.sha256, "sha256")
         _check_parents(self.parents, self.sha256)
-        check_key_name(self.origin, error=FormatError)
+        _check_origin(self.origin)
         _check_time(self.time)
         _check_tool_version(self.tool_version)
 
@@ -118,8 +125,31 @@ class RecordStatement:
         }
 
     def to_bytes(self) -> bytes:
-        """Return the canonical bytes (sorted keys, no whitespace, UTF-8, no ASCII escaping)."""
-        return _canonical(self.to_dict())
+        """Return the canonical bytes (sorted keys, no whitespace, UTF-8, no ASCII escaping).
+
+        Equal to ``json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"),
+        ensure_ascii=False).encode()`` (test_statement checks it), spelled out in sorted key
+        order with each string encoded by the function that json.dumps uses for it: ten times
+        faster, and fsck encodes every statement of the log.
+        """
+        text = encode_basestring
+        kind = text(self.kind)
+        parents = ",".join(
+            f'{{"kind":{text(p.kind)},"sha256":{text(p.sha256)}}}' for p in self.parents
+        )
+        parts = (
+            '{"_type":', _STATEMENT_TYPE_JSON,
+            ',"predicate":{"kind":', kind,
+            ',"origin":', text(self.origin),
+            ',"parents":[', parents,
+            '],"time":', text(self.time),
+            ',"tool_version":', text(self.tool_version),
+            '},"predicateType":', _PREDICATE_TYPE_JSON,
+            ',"subject":[{"digest":{"sha256":', text(self.sha256),
+            '},"name":', kind,
+            "}]}",
+        )  # fmt: skip
+        return "".join(parts).encode("utf-8")
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RecordStatement:
@@ -153,34 +183,35 @@ class RecordStatement:
         return statement
 
 
-def _canonical(document: dict[str, Any]) -> bytes:
-    """The one encoding: sorted keys, compact separators, literal UTF-8."""
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
-
-
 def _load(data: bytes) -> dict[str, Any]:
     """Decode UTF-8 JSON holding one object, refusing duplicate keys."""
     if not isinstance(data, bytes):
         raise FormatError(f"statement: expected bytes, got {type(data).__name__}")
     try:
-        document = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
+        document = _DECODER.decode(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise FormatError(f"statement: not valid UTF-8 at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
         raise FormatError(f"statement: not JSON ({exc.msg} at offset {exc.pos})") from None
+    except RecursionError:  # json's answer to hostile nesting
+        raise FormatError("statement: JSON nested too deeply") from None
     return _object(document, "statement")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Build a dict, refusing a key that appears twice."""
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise FormatError(f"statement: duplicate field {key!r}")
-        result[key] = value
+    """Build a dict, refusing a key that appears twice (the first such key is named)."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise FormatError(f"statement: duplicate field {key!r}")
+            seen.add(key)
     return result
+
+
+# One decoder for every call (json.loads with a hook builds a new one each time).
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
 
 
 def _subject(value: Any) -> tuple[str, str]:
@@ -190,7 +221,7 @@ def _subject(value: Any) -> tuple[str, str]:
     subject = _object(value[0], "statement.subject[0]")
     _exact_fields(subject, _SUBJECT_FIELDS, "statement.subject[0]")
     digest = _object(subject["digest"], "statement.subject[0].digest")
-    _exact_fields(digest, ("sha256",), "statement.subject[0].digest")
+    _exact_fields(digest, _DIGEST_FIELDS, "statement.subject[0].digest")
     name = _string(subject["name"], "statement.subject[0].name")
     return name, _string(digest["sha256"], "statement.subject[0].digest.sha256")
 
@@ -223,14 +254,15 @@ def _string(value: Any, where: str) -> str:
     return value
 
 
-def _exact_fields(obj: dict[str, Any], fields: tuple[str, ...], where: str) -> None:
-    """Refuse missing and unknown fields."""
-    missing = sorted(set(fields) - set(obj))
+def _exact_fields(obj: dict[str, Any], fields: frozenset[str], where: str) -> None:
+    """Refuse missing and unknown fields (the first missing one in sorted order is named)."""
+    if obj.keys() == fields:
+        return
+    missing = sorted(fields - obj.keys())
     if missing:
         raise FormatError(f"{where}: missing field {missing[0]!r}")
-    unknown = sorted(set(obj) - set(fields))
-    if unknown:
-        raise FormatError(f"{where}: unknown field {unknown[0]!r}")
+    unknown = sorted(obj.keys() - fields)
+    raise FormatError(f"{where}: unknown field {unknown[0]!r}")
 
 
 def _check_kind(kind: str, what: str) -> None:
@@ -258,12 +290,32 @@ def _check_parents(parents: tuple[Parent, ...], subject: str) -> None:
         seen.add(parent.sha256)
 
 
+def _check_origin(origin: str) -> None:
+    """Raise FormatError unless ``origin`` is a valid signed-note key name."""
+    if type(origin) is str:
+        _check_origin_text(origin)
+    else:  # never cache by a subclass's own notion of equality
+        check_key_name(origin, error=FormatError)
+
+
+@functools.lru_cache(maxsize=64)
+def _check_origin_text(origin: str) -> None:
+    """check_key_name, remembered: a ledger's statements all carry the same few origins."""
+    check_key_name(origin, error=FormatError)  # a raise is not cached
+
+
 def _check_time(value: str) -> None:
-    """Raise FormatError unless ``value`` is a real UTC instant spelled YYYY-MM-DDTHH:MM:SSZ."""
-    if not isinstance(value, str) or not _TIME.fullmatch(value):
+    """Raise FormatError unless ``value`` is a real UTC instant spelled YYYY-MM-DDTHH:MM:SSZ.
+
+    The fields are fixed-width ASCII digits; ``datetime`` then refuses what is not a real date
+    and time of the years 0001..9999 (month 13, February 30, hour 24, second 60, ...).
+    """
+    match = _TIME.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
         raise FormatError(f"time: {value!r} is not YYYY-MM-DDTHH:MM:SSZ")
+    year, month, day, hour, minute, second = map(int, match.groups())
     try:
-        datetime.strptime(value, _TIME_FORMAT)
+        datetime(year, month, day, hour, minute, second)
     except ValueError:
         raise FormatError(f"time: {value!r} is not a valid date and time") from None
 

@@ -137,8 +137,12 @@ def parse_config(data: bytes) -> tuple[str, PublicKey]:
             raise FormatError(f"unexpected fields {sorted(document)}")
         origin = check_key_name(document["origin"], error=FormatError)
         name, key = PublicKey.parse_verifier_key(document["log_key"])
-    except (UnicodeDecodeError, json.JSONDecodeError, FormatError, TypeError) as exc:
+    except (UnicodeDecodeError, ValueError, FormatError, TypeError) as exc:
         raise LedgerError(f"{CONFIG_FILE} is not a valid ledger configuration: {exc}") from None
+    except RecursionError:  # json's answer to hostile nesting
+        raise LedgerError(
+            f"{CONFIG_FILE} is not a valid ledger configuration: JSON nested too deeply"
+        ) from None
     if name != origin:
         raise LedgerError(f"{CONFIG_FILE}: log key is named {name!r}, origin is {origin!r}")
     return origin, key
@@ -206,6 +210,8 @@ class LedgerState:
                 raise ValueError("bad bucket name or length")
         except (UnicodeDecodeError, json.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
             raise IntegrityError(f"{STATE_FILE} is damaged: {exc}") from None
+        except RecursionError:  # json's answer to hostile nesting
+            raise IntegrityError(f"{STATE_FILE} is damaged: JSON nested too deeply") from None
         return cls(checkpoint, indexed, dict(buckets), kinds_indexed, kinds)
 
 
@@ -377,6 +383,10 @@ class Ledger:
     def leaf(self, index: int) -> bytes:
         """Return the leaf bytes of entry ``index``, checked against the stored leaf hash."""
         return self._log.leaf(index)
+
+    def leaves(self, start: int, stop: int) -> list[bytes]:
+        """Return the leaves of entries [start, stop) in three reads, each checked like ``leaf``."""
+        return self._log.leaves(start, stop)
 
     def entry(self, index: int) -> LogEntry:
         """Return entry ``index`` (IndexError if out of range; IntegrityError if damaged)."""
