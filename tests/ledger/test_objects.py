@@ -201,8 +201,11 @@ def test_batch_put_file_detects_a_file_changing_underneath(
 
 
 @contextlib.contextmanager
-def _busy_io_threads() -> Iterator[None]:
-    """Occupy every I/O thread, so that jobs submitted meanwhile wait in the queue."""
+def _busy_io_threads() -> Iterator[list[concurrent.futures.Future[None]]]:
+    """Occupy every I/O thread, so that jobs submitted meanwhile wait in the queue.
+
+    Yields the occupying jobs: they run until the block ends (or 30 s pass).
+    """
     release = threading.Event()
     started = threading.Semaphore(0)
 
@@ -214,7 +217,7 @@ def _busy_io_threads() -> Iterator[None]:
     for _ in holders:
         assert started.acquire(timeout=30)
     try:
-        yield
+        yield holders
     finally:
         release.set()
         concurrent.futures.wait(holders)
@@ -227,11 +230,13 @@ def test_abort_cancels_queued_writes_and_removes_every_temp_file(tmp_path: Path)
     batch = store.batch()
     written = batch.put(b"written before the threads were busy")
     batch.temp_paths()  # waits: this one's temp file exists
-    with _busy_io_threads():
+    with _busy_io_threads() as holders:
         queued = batch.put(b"queued")  # its job never starts
         streamed = batch.put_file(source)  # its temp file exists, its fsync is queued
         assert len(list(store.temp_files())) == 2
         batch.abort()
+        # abort did not wait for the queue to drain (the busy threads are still busy)
+        assert not any(holder.done() for holder in holders)
     assert list(store.temp_files()) == []
     assert not any(store.contains(i) for i in (written, queued, streamed))
 
