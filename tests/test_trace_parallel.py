@@ -383,6 +383,37 @@ def test_a_deep_row_read_by_workers(tmp_path: Path) -> None:
     assert validate_jsonl_parallel(path, workspace(), jobs=2, chunk_bytes=500) == expected
 
 
+_dense_text = st.text(
+    alphabet=st.sampled_from(["a", "\x7f", "é", "\u20ac", "\U0001f600", '"', "\\", "\n"])
+)
+_dense_values = st.recursive(
+    st.one_of(
+        _dense_text,
+        st.sampled_from([1e15, -1e15, 1e9, 0.0, -0.0, 1e-7]),
+        st.integers(),
+        st.booleans(),
+        st.none(),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(_dense_text, inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_dense_text, _dense_values, max_size=4))
+def test_canonical_bytes_fit_twelve_per_input_byte(row: dict[str, Any]) -> None:
+    # The densest input: compact, raw UTF-8, and numbers in their shortest spelling ("1e15",
+    # which the canonical encoding expands most; the text alphabet holds no digit or "+").
+    raw = json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+    raw = raw.replace("1000000000000000.0", "1e15").replace("1000000000.0", "1e9")
+    raw = raw.replace("e+", "e").replace("e-07", "e-7")
+    canonical = json.dumps(row, sort_keys=True, separators=(",", ":"))
+    assert json.loads(raw) == row
+    assert len(canonical) <= trace_parallel._MAX_ENCODED_PER_BYTE * len(raw.encode())
+
+
 def test_a_range_too_long_for_its_output_slot_sends_its_bytes(tmp_path: Path) -> None:
     # 12 canonical bytes per input byte must fit the slot; a 100 KB line in a 500-byte range
     # does not fit (12 * (500 + 64 KiB)), so that range's bytes travel with its summary.

@@ -54,8 +54,10 @@ from .dataset_contract import (
 __all__ = [
     "CHUNK_BYTES",
     "PARALLEL_MIN_BYTES",
+    "ChunkMap",
     "ChunkTask",
     "automatic_jobs",
+    "in_this_process",
     "summarize_chunk",
     "validate_jsonl_chunks",
     "validate_jsonl_parallel",
@@ -77,8 +79,9 @@ _LINE_TAIL = re.compile(r"[ \t\r]*")
 # _scanned_rows makes itself.
 _SCAN: Callable[[str, int], tuple[Any, int]] = trace_files._DECODER.scan_once  # type: ignore[attr-defined]
 # Canonical bytes per input byte, at most: a character (one UTF-8 byte or more) becomes at most
-# 12 (an astral character's surrogate-pair escape), a number at most 4.5 times as many
-# ("1e15" -> "1000000000000000.0"), anything else no more.
+# 12 (an astral character's surrogate-pair escape; DEL, one byte, becomes 6), a number at most
+# 4.5 times as many ("1e15" -> "1000000000000000.0"), anything else no more. Were it wrong, a
+# write past a slot's end raises ValueError: a failure, never a wrong hash.
 _MAX_ENCODED_PER_BYTE = 12
 _SLOT_TAIL = 64 << 10  # room in a slot for a range's last line running past its end
 _BLOCK_BYTES = 64 << 10  # read at a time by a worker: below glibc's default mmap threshold
