@@ -51,3 +51,21 @@ class SelfHashedManifest:
     def recompute_hash(self) -> str:
         """Return the self-hash recomputed from this manifest's own fields."""
         return stable_hash(self._hash_payload())
+
+
+def check_schema_and_ready(
+    kind: str,
+    schema_version: str,
+    expected_schema: str,
+    ready: bool,
+    expected_ready: bool,
+    finding_count: int,
+) -> None:
+    """Raise ValueError on a foreign ``schema_version`` or a ``ready`` flag that breaks the
+    readiness rule (reference section 1.3); neither is covered by any self-hash."""
+    if schema_version != expected_schema:
+        raise ValueError(
+            f"{kind}.schema_version: {schema_version!r} is not the supported {expected_schema!r}"
+        )
+    if ready != expected_ready:
+        raise ValueError(f"{kind}.ready: {ready} contradicts {finding_count} finding(s)")

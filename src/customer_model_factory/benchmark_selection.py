@@ -19,7 +19,7 @@ from ._fields import (
     req_str,
 )
 from ._hashing import check_self_hash
-from ._manifest import SelfHashedManifest
+from ._manifest import SelfHashedManifest, check_schema_and_ready
 from .dataset_contract import ALLOWED_DECISIONS, ALLOWED_SEVERITIES, HIGH_RISK_SEVERITIES
 from .training_manifest import OBJECTIVE_PROFILES, CustomerTrainingManifest
 
@@ -198,9 +198,10 @@ class CustomerBenchmarkResult(SelfHashedManifest):
         check_self_hash(
             "CustomerBenchmarkResult", "result_hash", self.result_hash, self.recompute_hash()
         )
-        _check_schema_and_ready(
+        check_schema_and_ready(
             "CustomerBenchmarkResult",
             self.schema_version,
+            SCHEMA_VERSION,
             self.ready,
             not self.findings,
             len(self.findings),
@@ -284,9 +285,10 @@ class CustomerModelSelectionReport(SelfHashedManifest):
             self.recompute_hash(),
         )
         decision = _decide(self.selection_id, self.objective_profile, self.candidates)
-        _check_schema_and_ready(
+        check_schema_and_ready(
             "CustomerModelSelectionReport",
             self.schema_version,
+            SCHEMA_VERSION,
             self.ready,
             decision.selected and not self.findings,
             len(self.findings),
@@ -489,18 +491,6 @@ def _parse_candidates(payload: Mapping[str, Any]) -> tuple[CustomerBenchmarkResu
             raise ValueError(f"{where}: expected an object, got {_kind(item)}")
         parsed.append(CustomerBenchmarkResult._from_mapping(item, f"{where}."))
     return tuple(parsed)
-
-
-def _check_schema_and_ready(
-    kind: str, schema_version: str, ready: bool, expected_ready: bool, finding_count: int
-) -> None:
-    """Raise ValueError on a foreign ``schema_version`` or a ``ready`` flag that breaks 1.3."""
-    if schema_version != SCHEMA_VERSION:
-        raise ValueError(
-            f"{kind}.schema_version: {schema_version!r} is not the supported {SCHEMA_VERSION!r}"
-        )
-    if ready != expected_ready:
-        raise ValueError(f"{kind}.ready: {ready} contradicts {finding_count} finding(s)")
 
 
 def _kind(value: Any) -> str:

@@ -16,7 +16,7 @@ from ._fields import (
     req_str,
 )
 from ._hashing import check_self_hash
-from ._manifest import SelfHashedManifest
+from ._manifest import SelfHashedManifest, check_schema_and_ready
 from .benchmark_selection import CustomerBenchmarkResult, CustomerModelSelectionReport
 
 SCHEMA_VERSION = "1.0.0"
@@ -146,9 +146,10 @@ class CustomerDeploymentManifest(SelfHashedManifest):
             self.deployment_hash,
             self.recompute_hash(),
         )
-        _check_schema_and_ready(
+        check_schema_and_ready(
             "CustomerDeploymentManifest",
             self.schema_version,
+            SCHEMA_VERSION,
             self.ready,
             not self.findings,
             len(self.findings),
@@ -286,18 +287,6 @@ def _policy_findings(policy: DeploymentPolicy, environment: str) -> list[dict[st
             )
         )
     return findings
-
-
-def _check_schema_and_ready(
-    kind: str, schema_version: str, ready: bool, expected_ready: bool, finding_count: int
-) -> None:
-    """Raise ValueError on a foreign ``schema_version`` or a ``ready`` flag that breaks 1.3."""
-    if schema_version != SCHEMA_VERSION:
-        raise ValueError(
-            f"{kind}.schema_version: {schema_version!r} is not the supported {SCHEMA_VERSION!r}"
-        )
-    if ready != expected_ready:
-        raise ValueError(f"{kind}.ready: {ready} contradicts {finding_count} finding(s)")
 
 
 def _finding(code: str, message: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ from ._fields import (
     req_str_tuple_dict,
 )
 from ._hashing import check_self_hash
-from ._manifest import SelfHashedManifest
+from ._manifest import SelfHashedManifest, check_schema_and_ready
 from .deployment_manifest import CustomerDeploymentManifest
 from .sector_extension import SectorEvidenceMapping
 
@@ -121,9 +121,10 @@ class CustomerEvidencePackManifest(SelfHashedManifest):
             self.evidence_hash,
             self.recompute_hash(),
         )
-        _check_schema_and_ready(
+        check_schema_and_ready(
             "CustomerEvidencePackManifest",
             self.schema_version,
+            SCHEMA_VERSION,
             self.ready,
             not self.findings,
             len(self.findings),
@@ -266,18 +267,6 @@ def _collect_findings(
             )
         )
     return findings
-
-
-def _check_schema_and_ready(
-    kind: str, schema_version: str, ready: bool, expected_ready: bool, finding_count: int
-) -> None:
-    """Raise ValueError on a foreign ``schema_version`` or a ``ready`` flag that breaks 1.3."""
-    if schema_version != SCHEMA_VERSION:
-        raise ValueError(
-            f"{kind}.schema_version: {schema_version!r} is not the supported {SCHEMA_VERSION!r}"
-        )
-    if ready != expected_ready:
-        raise ValueError(f"{kind}.ready: {ready} contradicts {finding_count} finding(s)")
 
 
 def _finding(code: str, message: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ from ._fields import (
     req_str,
 )
 from ._hashing import check_self_hash
-from ._manifest import SelfHashedManifest
+from ._manifest import SelfHashedManifest, check_schema_and_ready
 from .dataset_contract import CustomerDatasetValidationReport
 
 SCHEMA_VERSION = "1.0.0"
@@ -131,9 +131,10 @@ class CustomerTrainingManifest(SelfHashedManifest):
         check_self_hash(
             "CustomerTrainingManifest", "manifest_hash", self.manifest_hash, self.recompute_hash()
         )
-        _check_schema_and_ready(
+        check_schema_and_ready(
             "CustomerTrainingManifest",
             self.schema_version,
+            SCHEMA_VERSION,
             self.ready,
             not self.findings,
             len(self.findings),
@@ -293,18 +294,6 @@ def _parse_lane(value: str) -> TrainingLane:
         raise ValueError(
             f"lane: unknown training lane {value!r} (expected one of {known})"
         ) from None
-
-
-def _check_schema_and_ready(
-    kind: str, schema_version: str, ready: bool, expected_ready: bool, finding_count: int
-) -> None:
-    """Raise ValueError on a foreign ``schema_version`` or a ``ready`` flag that breaks 1.3."""
-    if schema_version != SCHEMA_VERSION:
-        raise ValueError(
-            f"{kind}.schema_version: {schema_version!r} is not the supported {SCHEMA_VERSION!r}"
-        )
-    if ready != expected_ready:
-        raise ValueError(f"{kind}.ready: {ready} contradicts {finding_count} finding(s)")
 
 
 def _finding(code: str, message: str) -> dict[str, str]:
