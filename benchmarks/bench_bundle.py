@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/bench_bundle.py                           # 15 startup rounds, 10,000 blobs
     python benchmarks/bench_bundle.py --rounds 5 --blobs 2000   # a quicker run
+    python benchmarks/bench_bundle.py --part startup            # only benchmark 1 (or: io)
 
 1. ``cmf bundle verify`` of the demo's bundle (exported from the committed example ``ledger/``)
    as a fresh process, against ``python -c "import cryptography.hazmat.primitives.asymmetric.
@@ -241,10 +242,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15, help="startup measurements per side")
     parser.add_argument("--blobs", type=int, default=10_000, help="blobs in the large bundle")
     parser.add_argument("--io-rounds", type=int, default=5, help="export/import measurements")
+    parser.add_argument(
+        "--part", choices=("all", "startup", "io"), default="all", help="which benchmark to run"
+    )
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-bundle-") as scratch:
-        startup(options.rounds, Path(scratch))
-        throughput(options.blobs, options.io_rounds, Path(scratch))
+        if options.part in ("all", "startup"):
+            startup(options.rounds, Path(scratch))
+        if options.part in ("all", "io"):
+            throughput(options.blobs, options.io_rounds, Path(scratch))
 
 
 if __name__ == "__main__":
