@@ -21,7 +21,7 @@ from ._fields import (
     req_str_dict,
 )
 from ._hashing import check_self_hash
-from ._manifest import SelfHashedManifest
+from ._manifest import SelfHashedManifest, check_schema_and_ready
 from .runtime_package import CustomerRuntimePackage
 
 __all__ = [
@@ -266,16 +266,15 @@ class CustomerMonitoringManifest(SelfHashedManifest):
         checked against the rules that derive them; ``health_status`` is checked the same way.
         """
         kind = "CustomerMonitoringManifest"
-        if self.schema_version != SCHEMA_VERSION:
-            raise ValueError(
-                f"{kind}.schema_version: {self.schema_version!r} is not {SCHEMA_VERSION!r}"
-            )
         check_self_hash(kind, "monitoring_hash", self.monitoring_hash, self.recompute_hash())
-        if self.ready != (not self.findings):
-            raise ValueError(
-                f"{kind}.ready: stored {self.ready} but there are {len(self.findings)} findings "
-                "(ready must equal 'no findings')"
-            )
+        check_schema_and_ready(
+            kind,
+            self.schema_version,
+            SCHEMA_VERSION,
+            self.ready,
+            not self.findings,
+            len(self.findings),
+        )
         if self.retraining_recommended != bool(self.recommendations):
             raise ValueError(
                 f"{kind}.retraining_recommended: stored {self.retraining_recommended} but there "

@@ -20,7 +20,7 @@ from ._fields import (
     req_str_tuple,
 )
 from ._hashing import check_self_hash
-from ._manifest import SelfHashedManifest
+from ._manifest import SelfHashedManifest, check_schema_and_ready
 from .evidence_pack import CustomerEvidencePackManifest
 from .monitoring_manifest import CustomerMonitoringManifest
 from .risk_register import CustomerRiskRegister
@@ -128,17 +128,20 @@ class CustomerReleaseGateManifest(SelfHashedManifest):
         must equal 'no blockers' and the version must be this module's.
         """
         kind = "CustomerReleaseGateManifest"
-        if self.schema_version != SCHEMA_VERSION:
-            raise ValueError(
-                f"{kind}.schema_version: {self.schema_version!r} is not {SCHEMA_VERSION!r}"
-            )
         check_self_hash(kind, "release_hash", self.release_hash, self.recompute_hash())
-        for name, flag in (("ready", self.ready), ("promotion_allowed", self.promotion_allowed)):
-            if flag != (not self.blockers):
-                raise ValueError(
-                    f"{kind}.{name}: stored {flag} but there are {len(self.blockers)} blockers "
-                    f"({name} must equal 'no blockers')"
-                )
+        check_schema_and_ready(
+            kind,
+            self.schema_version,
+            SCHEMA_VERSION,
+            self.ready,
+            not self.blockers,
+            len(self.blockers),
+        )
+        if self.promotion_allowed != self.ready:
+            raise ValueError(
+                f"{kind}.promotion_allowed: stored {self.promotion_allowed} but there are "
+                f"{len(self.blockers)} blockers (it must equal 'no blockers')"
+            )
 
 
 _FIELD_NAMES = tuple(field.name for field in fields(CustomerReleaseGateManifest))

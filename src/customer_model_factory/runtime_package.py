@@ -20,7 +20,7 @@ from ._fields import (
     req_str,
 )
 from ._hashing import check_self_hash
-from ._manifest import SelfHashedManifest
+from ._manifest import SelfHashedManifest, check_schema_and_ready
 from .deployment_manifest import CustomerDeploymentManifest
 from .evidence_pack import CustomerEvidencePackManifest
 
@@ -130,16 +130,15 @@ class CustomerRuntimePackage(SelfHashedManifest):
         Also refuses a ``schema_version`` other than this module's, since it is not hashed.
         """
         kind = "CustomerRuntimePackage"
-        if self.schema_version != SCHEMA_VERSION:
-            raise ValueError(
-                f"{kind}.schema_version: {self.schema_version!r} is not {SCHEMA_VERSION!r}"
-            )
         check_self_hash(kind, "runtime_hash", self.runtime_hash, self.recompute_hash())
-        if self.ready != (not self.findings):
-            raise ValueError(
-                f"{kind}.ready: stored {self.ready} but there are {len(self.findings)} findings "
-                "(ready must equal 'no findings')"
-            )
+        check_schema_and_ready(
+            kind,
+            self.schema_version,
+            SCHEMA_VERSION,
+            self.ready,
+            not self.findings,
+            len(self.findings),
+        )
 
 
 _FIELD_NAMES = tuple(field.name for field in fields(CustomerRuntimePackage))
