@@ -1,0 +1,5 @@
+module verifyproof
+
+go 1.19
+
+require golang.org/x/mod v0.7.0
