@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
+import itertools
 import json
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import given, settings
@@ -18,11 +23,17 @@ from customer_model_factory.dataset_contract import (
 )
 from customer_model_factory.trace_files import (
     TraceFileError,
+    hash_trace_rows,
     iter_trace_rows,
+    iter_trace_rows_from,
     load_workspace,
+    trace_rows_hash,
     validate_trace_file,
 )
 from factory_fixtures import SECTOR_PROFILE, trace_row, trace_rows, workspace, write_jsonl
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 
 def _write(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -272,6 +283,133 @@ def test_validate_trace_file_gives_one_report_whatever_the_jobs(tmp_path: Path, 
     assert validate_trace_file(path, workspace(), vertical_profile=SECTOR_PROFILE, jobs=jobs) == (
         expected
     )
+
+
+# --- reading from a stream: one forward pass, to the end -------------------------------------
+
+
+class Pieces(io.RawIOBase):
+    """A raw stream handing out ``data`` in reads of at most ``sizes[i]`` bytes (cycled).
+
+    It cannot seek, and remembers how far it was read (``position``).
+    """
+
+    def __init__(self, data: bytes, sizes: Sequence[int] = (1 << 20,)) -> None:
+        super().__init__()
+        self._data = data
+        self._sizes = itertools.cycle(sizes)
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        raise io.UnsupportedOperation("not seekable")
+
+    def readinto(self, buffer: WriteableBuffer) -> int | None:
+        view = memoryview(buffer).cast("B")
+        count = min(len(view), next(self._sizes), len(self._data) - self.position)
+        view[:count] = self._data[self.position : self.position + count]
+        self.position += count
+        return count
+
+
+@contextlib.contextmanager
+def chunk_size(size: int) -> Iterator[None]:
+    """Make the readers' chunks ``size`` bytes (hypothesis tests cannot take ``monkeypatch``)."""
+    original = trace_files._CHUNK_SIZE
+    trace_files._CHUNK_SIZE = size
+    try:
+        yield
+    finally:
+        trace_files._CHUNK_SIZE = original
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    _objects,
+    st.sampled_from(["jsonl", "array", "pretty"]),
+    st.text(alphabet=" \t\r\n", max_size=30),
+    st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=5),
+    st.integers(min_value=1, max_value=40),
+)
+def test_a_stream_read_in_any_pieces_gives_the_rows_and_is_read_to_its_end(
+    rows: list[dict[str, Any]], layout: str, lead: str, sizes: list[int], chunk: int
+) -> None:
+    if layout == "jsonl":
+        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    else:
+        text = json.dumps(rows, indent=1 if layout == "pretty" else None, ensure_ascii=False)
+    data = (lead + text).encode("utf-8")
+    stream = Pieces(data, sizes)
+    with chunk_size(chunk):  # leading blanks may now fill whole chunks, which are dropped
+        assert list(iter_trace_rows_from(stream, "s.json")) == rows
+    assert stream.position == len(data) and not stream.closed
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\n \n" + b" " * 30 + b'{"a":1}\n' + b" " * 9 + b'{"b":2,,}\n',
+        b"\n \n" + b" " * 30 + b'{"b":2,,}\n',
+        b"  \t " * 9 + b'{"a":"\xff"}\n',
+        b"\n \n" + b" " * 30 + b'[{"a":1},\n{"b":"\xc3"}]',
+        b" " * 33 + b'[{"a":1},  {"b":nope}]',
+        b"\r\n" * 20 + b"[" + b" " * 40 + b"7]",
+    ],
+)
+def test_dropped_blank_chunks_keep_lines_columns_and_offsets(data: bytes) -> None:
+    with pytest.raises(TraceFileError) as whole:
+        list(iter_trace_rows_from(Pieces(data), "s.json"))
+    for size in (1, 2, 3, 5, 8):
+        with chunk_size(size), pytest.raises(TraceFileError) as chunked:
+            list(iter_trace_rows_from(Pieces(data, [size]), "s.json"))
+        assert str(chunked.value) == str(whole.value)
+
+
+@pytest.mark.parametrize("data", [b"", b" \n\t\r\n", b"[]", b'{"a":1}', b'[{"a":1}]  \n'])
+def test_a_stream_is_read_to_its_end_and_left_open(data: bytes) -> None:
+    for sizes in ([1], [1 << 20]):
+        stream = Pieces(data, sizes)
+        rows = list(iter_trace_rows_from(stream, "s.json"))
+        assert rows == ([] if not data.strip() or data == b"[]" else [{"a": 1}])
+        assert stream.position == len(data) and not stream.closed
+
+
+def test_a_byte_order_mark_is_refused_even_one_byte_at_a_time() -> None:
+    with pytest.raises(TraceFileError, match=r"^s\.jsonl:1: a UTF-8 byte order mark"):
+        list(iter_trace_rows_from(Pieces(b"\xef\xbb\xbf{}\n", [1]), "s.jsonl"))
+
+
+def test_a_non_blocking_stream_is_refused() -> None:
+    class WouldBlock(Pieces):
+        def readinto(self, buffer: WriteableBuffer) -> int | None:
+            return None
+
+    with pytest.raises(BlockingIOError):
+        list(iter_trace_rows_from(WouldBlock(b'{"a":1}\n'), "s.jsonl"))
+
+
+def test_buffered_streams_and_files_give_the_same_rows(tmp_path: Path) -> None:
+    rows = trace_rows()
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    with path.open("rb") as buffered:
+        assert list(iter_trace_rows_from(buffered, path)) == rows
+    assert list(iter_trace_rows_from(io.BytesIO(path.read_bytes()), path)) == rows
+
+
+def test_hash_trace_rows_is_the_dataset_hash(tmp_path: Path) -> None:
+    rows = trace_rows()
+    canonical = json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str).encode()
+    expected = hashlib.sha256(canonical).hexdigest()
+    assert hash_trace_rows(rows) == expected
+    assert hash_trace_rows(iter(rows)) == expected
+    assert trace_rows_hash(write_jsonl(tmp_path / "t.jsonl", rows)) == expected
+    assert validate_customer_trace_dataset(rows, workspace()).dataset_hash == expected
+    assert hash_trace_rows([]) == hashlib.sha256(b"[]").hexdigest()
 
 
 # --- load_workspace ---------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def load_trust_file(path: Path) -> TrustPolicy | PublicKey:
 
 def policy_records(ledger: Ledger) -> list[PolicyRecord]:
     """Return every trust-policy record of the ledger, in log order (LedgerError if unreadable)."""
-    from .chain.source import LedgerSource
+    from .chain.ledger_source import LedgerSource
     from .chain.verify import load_policy_records
 
     source = LedgerSource(ledger)

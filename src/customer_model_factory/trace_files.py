@@ -8,16 +8,24 @@ with the file is only the validator's own per-row state (a label and a 32-byte f
 Input is parsed strictly: the text must be UTF-8, ``NaN``/``Infinity`` are refused (they are not
 JSON), a key repeated inside one object is refused (JSON parsers disagree on which value wins),
 and every defect becomes a ``TraceFileError`` that names the file and line, never a traceback.
+
+``iter_trace_rows_from`` reads an open stream in one forward pass, never seeking, to its end:
+the rows come from exactly the bytes the stream hands out, once each, in order. Wrapped around a
+reader that hashes what it hands out (``ledger.objects.BlobReader``), the rows parsed are the
+bytes hashed, which is what lets a caller bind rows to a content-addressed blob (docs/chain.md
+section 5.1). The path-based functions are built on it.
 """
 
 from __future__ import annotations
 
 import codecs
+import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from .dataset_contract import (
     CanonicalRows,
@@ -26,9 +34,15 @@ from .dataset_contract import (
     validate_trace_rows,
 )
 
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
 __all__ = [
+    "ByteStream",
     "TraceFileError",
+    "hash_trace_rows",
     "iter_trace_rows",
+    "iter_trace_rows_from",
     "load_workspace",
     "trace_rows_hash",
     "validate_trace_file",
@@ -38,12 +52,17 @@ __all__ = [
 _CHUNK_SIZE = 1 << 20  # text read at a time from a JSON array file
 _LINE_BUFFER = 1 << 20  # read-ahead buffer under JSON Lines iteration
 _SIGNIFICANT_CHAR = re.compile(r"[^ \t\r\n]")
+_SIGNIFICANT_BYTE = re.compile(rb"[^ \t\r\n]")
 _JSON_WHITESPACE_BYTES = b" \t\r\n"
 _UTF8_BOM = b"\xef\xbb\xbf"
 # A parse error this close to the end of the buffered text may only mean "read more".
 _TRUNCATION_MARGIN = 16
 # The json module reports an unterminated string at its opening quote, however long it is.
 _UNTERMINATED_STRING = "Unterminated string starting at"
+
+# A binary stream rows can be read from: a raw file (``FileIO``, ``ledger.objects.BlobReader``)
+# or a buffered one (``open(path, "rb")``, ``BytesIO``).
+ByteStream = io.RawIOBase | io.BufferedIOBase
 
 
 class TraceFileError(ValueError):
@@ -136,41 +155,131 @@ def iter_trace_rows(path: Path) -> Iterator[dict[str, Any]]:
     opening or reading the file propagates unchanged.
     """
     path = Path(path)
-    with path.open("rb", buffering=_LINE_BUFFER) as handle:
-        if _is_array_file(handle, path):
-            yield from _iter_array_rows(handle, path)
-        else:
-            yield from _iter_jsonl_rows(handle, path)
+    with path.open("rb", buffering=0) as raw:
+        yield from iter_trace_rows_from(raw, path)
 
 
-def _is_array_file(handle: IO[bytes], path: Path) -> bool:
-    """True for a JSON array file, False for JSON Lines; rewinds ``handle``.
+def iter_trace_rows_from(stream: ByteStream, path: Path | str) -> Iterator[dict[str, Any]]:
+    """Yield the rows of JSONL or JSON-array data read from ``stream``, streaming, in order.
+
+    One forward pass: ``stream`` is never seeked, each byte is read from it once, and it is
+    read to its end before the iterator finishes (a malformed input stops it earlier with
+    TraceFileError). ``path`` names the data in errors. ``stream`` is not closed here.
+    """
+    path = Path(path)
+    start = _sniff(stream, path)
+    replay = _Replay(start.head, stream)
+    if start.is_array:
+        yield from _iter_array_rows(replay, path, start)
+    else:
+        lines = io.BufferedReader(replay, buffer_size=_LINE_BUFFER)
+        yield from _iter_jsonl_rows(lines, path, start.line, start.column)
+
+
+@dataclass(frozen=True)
+class _Start:
+    """What sniffing the layout read: ``head``, the bytes still to parse, and where ``head[0]``
+    sits in the data (1-based ``line``, 0-based ``column``, byte ``offset``; only ASCII
+    whitespace is ever dropped before it, so bytes and characters agree)."""
+
+    head: bytes
+    is_array: bool
+    line: int
+    column: int
+    offset: int
+
+
+def _read(stream: ByteStream, size: int) -> bytes:
+    """One ``read(size)`` of ``stream``: up to ``size`` bytes, ``b""`` at its end."""
+    data = stream.read(size)
+    if data is None:
+        raise BlockingIOError("trace data cannot be read from a non-blocking stream")
+    return data
+
+
+def _sniff(stream: ByteStream, path: Path) -> _Start:
+    """Read ``stream`` up to its first byte that is not JSON whitespace: ``[`` is an array.
+
+    Never seeks. Chunks of nothing but whitespace before that byte are dropped (only their
+    position is kept), so memory stays one chunk however blank the start. TraceFileError if
+    the data starts with a UTF-8 byte order mark.
+    """
+    head = _read(stream, _CHUNK_SIZE)
+    while 0 < len(head) < len(_UTF8_BOM) and (more := _read(stream, _CHUNK_SIZE)):
+        head += more  # a short read must not hide a byte order mark
+    if head.startswith(_UTF8_BOM):
+        raise TraceFileError(path, 1, "a UTF-8 byte order mark is not allowed; remove it")
+    line, column, offset = 1, 0, 0
+    while (found := _SIGNIFICANT_BYTE.search(head)) is None:
+        more = _read(stream, _CHUNK_SIZE)
+        if not more:
+            return _Start(head, False, line, column, offset)  # blank: JSON Lines, no rows
+        newlines = head.count(b"\n")
+        line += newlines
+        column = len(head) - head.rfind(b"\n") - 1 if newlines else column + len(head)
+        offset += len(head)
+        head = more
+    return _Start(head, head[found.start()] == ord("["), line, column, offset)
+
+
+def _is_array_file(handle: ByteStream, path: Path) -> bool:
+    """True for a JSON array file, False for JSON Lines; rewinds ``handle`` (a seekable file).
 
     TraceFileError if the file starts with a UTF-8 byte order mark.
     """
-    if handle.read(len(_UTF8_BOM)) == _UTF8_BOM:
-        raise TraceFileError(path, 1, "a UTF-8 byte order mark is not allowed; remove it")
+    is_array = _sniff(handle, path).is_array
     handle.seek(0)
-    first = _first_significant_byte(handle)
-    handle.seek(0)
-    return first == b"["
+    return is_array
 
 
-def _first_significant_byte(handle: IO[bytes]) -> bytes:
-    """Return the first byte that is not JSON whitespace (``b""`` for a blank file)."""
-    while chunk := handle.read(_CHUNK_SIZE):
-        stripped = chunk.lstrip(_JSON_WHITESPACE_BYTES)
-        if stripped:
-            return stripped[:1]
-    return b""
+class _Replay(io.RawIOBase):
+    """A raw reader handing out ``head`` and then the rest of ``stream`` (which it never closes).
+
+    The layout is sniffed from the first bytes without seeking; the parser then reads those
+    bytes again from memory and everything after them from ``stream``, once.
+    """
+
+    def __init__(self, head: bytes, stream: ByteStream) -> None:
+        """Replay ``head``, then continue with ``stream``."""
+        super().__init__()
+        self._head = memoryview(head)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        """Return True: this is a reader."""
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        """Fill ``buffer`` from what is left of ``head``, else from ``stream``; 0 at the end."""
+        view = memoryview(buffer).cast("B")
+        if self._head:
+            count = min(len(view), len(self._head))
+            view[:count] = self._head[:count]
+            self._head = self._head[count:]
+            return count
+        count = self._stream.readinto(view)
+        if count is None:
+            raise BlockingIOError("trace data cannot be read from a non-blocking stream")
+        return count
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Return up to ``size`` bytes (everything left for a negative ``size``); b"" at the end."""
+        if size < 0:
+            return self.readall()
+        if self._head:
+            piece = bytes(self._head[:size])
+            self._head = self._head[size:]
+            return piece
+        return _read(self._stream, size)
 
 
 def _iter_jsonl_rows(
-    handle: IO[bytes], path: Path, first_line: int = 1
+    handle: ByteStream, path: Path, first_line: int = 1, first_column: int = 0
 ) -> Iterator[dict[str, Any]]:
     """Yield one object per non-blank line; line numbers are physical file lines.
 
-    ``first_line`` is the number of the handle's first line when it starts inside a file.
+    ``first_line`` is the number of the handle's first line when it starts inside a file, and
+    ``first_column`` the number of characters before the handle's first byte on that line.
     """
     for line_number, raw in enumerate(handle, start=first_line):
         # A line is blank only if it is JSON whitespace; cheap first-byte test first.
@@ -179,13 +288,15 @@ def _iter_jsonl_rows(
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            where = f"column {exc.start + 1}"
+            shift = first_column if line_number == first_line else 0
+            where = f"column {exc.start + 1 + shift}"
             raise TraceFileError(path, line_number, _utf8_failure(exc, where)) from None
         try:
             value = _DECODER.decode(text)
         except json.JSONDecodeError as exc:
+            shift = first_column if line_number == first_line else 0
             raise TraceFileError(
-                path, line_number, f"invalid JSON: {exc.msg} (column {exc.colno})"
+                path, line_number, f"invalid JSON: {exc.msg} (column {exc.colno + shift})"
             ) from None
         except (ValueError, RecursionError) as exc:
             raise TraceFileError(path, line_number, _parse_failure(exc)) from None
@@ -205,24 +316,24 @@ class _ArrayText:
     and ``line``/``column`` then remember where ``text[0]`` sits in the file.
     """
 
-    def __init__(self, handle: IO[bytes], path: Path) -> None:
-        """Start at the beginning of ``handle``."""
+    def __init__(self, handle: ByteStream, path: Path, start: _Start) -> None:
+        """Start at the beginning of ``handle``, which sits where ``start`` says in the data."""
         self._handle = handle
         self._path = path
         self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
         self.text = ""
         self.pos = 0
         self.eof = False
-        self._line = 1  # line of text[0]
-        self._column = 0  # 0-based character column of text[0]
-        self._bytes_read = 0
+        self._line = start.line  # line of text[0]
+        self._column = start.column  # 0-based character column of text[0]
+        self._bytes_read = start.offset
 
     def read_more(self, at_least: int = _CHUNK_SIZE) -> bool:
         """Append at least one more chunk of text; return False at end of file."""
         if self.eof:
             return False
         pending = len(self._utf8.getstate()[0])  # bytes of a split character held back
-        raw = self._handle.read(max(at_least, _CHUNK_SIZE))
+        raw = _read(self._handle, max(at_least, _CHUNK_SIZE))
         try:
             decoded = self._utf8.decode(raw, final=not raw)
         except UnicodeDecodeError as exc:
@@ -277,9 +388,12 @@ class _ArrayText:
         raise TraceFileError(self._path, line, what)
 
 
-def _iter_array_rows(handle: IO[bytes], path: Path) -> Iterator[dict[str, Any]]:
-    """Yield the objects of a top-level JSON array, decoding one element at a time."""
-    window = _ArrayText(handle, path)
+def _iter_array_rows(handle: ByteStream, path: Path, start: _Start) -> Iterator[dict[str, Any]]:
+    """Yield the objects of a top-level JSON array, decoding one element at a time.
+
+    ``handle`` starts where ``start`` says; it is read to its end unless the data is malformed.
+    """
+    window = _ArrayText(handle, path, start)
     # The caller saw "[" first; if the file changed since, say so rather than misparse.
     if window.skip_whitespace() != "[":
         window.fail(window.pos, "expected '[' at the start of a JSON array file")
@@ -288,10 +402,10 @@ def _iter_array_rows(handle: IO[bytes], path: Path) -> Iterator[dict[str, Any]]:
         window.pos += 1
     else:
         while True:
-            start = window.pos
+            element_at = window.pos
             value = _decode_element(window)
             if not isinstance(value, dict):
-                window.fail(start, f"expected a JSON object, got {_json_type_name(value)}")
+                window.fail(element_at, f"expected a JSON object, got {_json_type_name(value)}")
             yield value
             separator = window.skip_whitespace()
             if separator == ",":
@@ -385,8 +499,17 @@ def trace_rows_hash(path: Path) -> str:
 
     TraceFileError on malformed input.
     """
+    return hash_trace_rows(iter_trace_rows(path))
+
+
+def hash_trace_rows(rows: Iterable[dict[str, Any]]) -> str:
+    """Return the ``dataset_hash`` of ``rows``: SHA-256 of their canonical JSON array.
+
+    Consumes ``rows`` to the end, holding one row at a time (``dataset_contract.CanonicalRows``);
+    whatever iterating them raises propagates, and then no hash is returned.
+    """
     canonical = CanonicalRows()
-    for row in iter_trace_rows(path):
+    for row in rows:
         canonical.add(row)
     return canonical.hexdigest()
 

@@ -326,3 +326,108 @@ def test_flush_is_one_filesystem_barrier_with_a_fallback(
 def test_hostile_import_state_is_damage_not_a_crash(data: bytes) -> None:
     with pytest.raises(IntegrityError):
         ImportState.from_bytes(data)
+
+
+# --- durability order, flush failures and the move into objects/ ------------------------------
+
+
+def record_steps(monkeypatch: pytest.MonkeyPatch, *, syncfs: bool) -> list[Any]:
+    """Record the import's flushes (as ``"sync"`` or ``("fsync", paths)``), its verification
+    and the start of its migration, in order."""
+    steps: list[Any] = []
+
+    def sync(directory: Path) -> bool:
+        steps.append("sync")
+        return syncfs
+
+    monkeypatch.setattr(importer, "sync_filesystem", sync)
+    monkeypatch.setattr(importer, "fsync_paths", lambda paths: steps.append(("fsync", list(paths))))
+    for name in ("verify_bundle", "_migrate"):
+        original = getattr(importer, name)
+
+        def step(*args: Any, _name: str = name, _original: Any = original, **kw: Any) -> Any:
+            steps.append(_name)
+            return _original(*args, **kw)
+
+        monkeypatch.setattr(importer, name, step)
+    return steps
+
+
+def test_the_quarantine_is_flushed_before_any_blob_moves(
+    receiver: Path, release_bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps = record_steps(monkeypatch, syncfs=True)
+    run_import(receiver, release_bundle)
+    moves = steps.index("_migrate")
+    assert "verify_bundle" in steps[:moves] and "sync" in steps[:moves]
+    assert steps[moves + 1 :].count("sync") == 1  # the moves, made durable in one barrier
+
+
+def test_without_syncfs_every_quarantined_file_is_fsynced_before_any_moves(
+    receiver: Path, release_bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps = record_steps(monkeypatch, syncfs=False)
+    run_import(receiver, release_bundle)
+    moves = steps.index("_migrate")
+    tag, flushed = steps[moves - 1]
+    assert tag == "fsync" and steps.index("verify_bundle") < moves - 1
+    assert sorted(path.name for path in flushed) == sorted(release_bundle.blob_ids)
+    assert all(path.parent.parent == receiver / "imports" / "quarantine" for path in flushed)
+    assert steps[moves + 1] == "sync"  # tried first, unavailable here
+    tag, after = steps[moves + 2]
+    fanouts = {blob_id[:2] for blob_id in release_bundle.blob_ids}
+    assert tag == "fsync" and set(after) == {receiver / "objects"} | {
+        receiver / "objects" / fanout for fanout in fanouts
+    }
+
+
+def test_a_failed_flush_is_the_imports_error_and_adds_nothing(
+    receiver: Path, release_bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(directory: Path) -> bool:
+        raise OSError(5, "syncfs: write-back failed")
+
+    before = snapshot(receiver)
+    monkeypatch.setattr(importer, "sync_filesystem", failing)
+    with pytest.raises(OSError, match="write-back failed"):
+        run_import(receiver, release_bundle)
+    assert snapshot(receiver) == before
+    stranger = PrivateKey.from_seed(b"\x31" * 32).public_key
+    with pytest.raises(ImportRefusedError) as refused:
+        run_import(receiver, release_bundle, trust=stranger)
+    assert "policy_pin_mismatch" in codes(refused.value.findings)
+    assert any("write-back failed" in note for note in refused.value.__notes__)
+    assert snapshot(receiver) == before
+
+
+def test_stored_blobs_stay_and_existing_fan_out_directories_are_joined(
+    receiver: Path, release_bundle: Bundle
+) -> None:
+    kept = release_bundle.blob_ids[0]
+    with Ledger.open(receiver) as ledger:
+        ledger.objects.put(release_bundle.blob(kept) or b"")
+        inode = ledger.objects.path(kept).stat().st_ino
+    result = run_import(receiver, release_bundle)
+    assert result.new_blobs == len(release_bundle.blobs) - 1
+    with Ledger.open(receiver) as ledger:
+        assert ledger.objects.path(kept).stat().st_ino == inode
+        assert all(ledger.objects.get(b) == release_bundle.blob(b) for b in release_bundle.blob_ids)
+        assert fsck(ledger, jobs=1) == []
+
+
+def test_a_blob_stored_after_the_quarantine_was_filled_is_kept_as_is(
+    receiver: Path, release_bundle: Bundle, tmp_path: Path
+) -> None:
+    quarantine = receiver / "imports" / "quarantine" / "import-test"
+    quarantine.mkdir(parents=True)
+    objects = Ledger.open(receiver).objects
+    written = importer._fill_quarantine(quarantine, release_bundle, objects)
+    assert sorted(written) == sorted(release_bundle.blob_ids)
+    assert sorted(os.listdir(quarantine)) == sorted(written)  # one flat directory
+    late = written[-1]
+    objects.put(release_bundle.blob(late) or b"")
+    inode = objects.path(late).stat().st_ino
+    assert importer._migrate(receiver, quarantine, written) == len(written) - 1
+    assert objects.path(late).stat().st_ino == inode
+    assert os.listdir(quarantine) == [late]
+    assert all(objects.get(b) == release_bundle.blob(b) for b in written)

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
+from typing import Any
 
 import bundle_fixtures as bf
+import chain_fixtures as cf
 import pytest
 
+from customer_model_factory.bundle.export import export_bundle
 from customer_model_factory.bundle.format import Bundle
 from customer_model_factory.bundle.source import BundleSource
+from customer_model_factory.bundle.verify import verify_bundle
 from customer_model_factory.chain import LedgerSource, kinds
+from customer_model_factory.chain import verify as verify_module
+from customer_model_factory.chain.findings import codes
 from customer_model_factory.chain.source import ChainSource
+from customer_model_factory.dataset_contract import validate_customer_trace_dataset
 from customer_model_factory.ledger.errors import LedgerError
+from customer_model_factory.ledger.objects import hash_file
 
 
 def test_it_answers_like_the_ledger_it_came_from(
@@ -74,3 +83,61 @@ def test_only_carried_proofs_are_served(release_bundle: Bundle) -> None:
             source.inclusion_proof(0, size - 1)
         with pytest.raises(LedgerError, match="no entry"):
             source.inclusion_proof(size + 5, size)
+
+
+def _other_rows() -> list[dict[str, Any]]:
+    """Trace rows that differ from the factory's in one prompt."""
+    rows = cf.trace_rows()
+    rows[0] = {**rows[0], "prompt": "a prompt the signed trace blob does not hold"}
+    return rows
+
+
+def _report_on_other_rows(kind: str, manifest: Any) -> Any:
+    """Replace the dataset report by an honest report on ``_other_rows()``."""
+    if kind == kinds.DATASET_REPORT:
+        return validate_customer_trace_dataset(_other_rows(), cf.workspace())
+    return manifest
+
+
+@pytest.mark.parametrize("quarantined", [True, False], ids=["given-file", "scratch-file"])
+def test_the_trace_rows_verified_are_the_bundle_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quarantined: bool
+) -> None:
+    # A release whose dataset report names rows the signed trace blob does not hold. The file
+    # its rows are streamed from (the import's quarantine file, or the source's own scratch
+    # copy) is swapped for exactly those rows right after the verifier hashed it.
+    factory = cf.build_factory(forge=_report_on_other_rows)
+    with bf.no_fsync():
+        ledger, recorded = cf.build_ledger(
+            tmp_path,
+            factory=factory,
+            policy=bf.policy_with_witness(),
+            forced=frozenset({kinds.DATASET_REPORT}),
+        )
+    with ledger:
+        bundle = export_bundle(
+            ledger, recorded.gate, trust=bf.ROOT, as_of=bf.AS_OF, require_promoted=False
+        )
+    trace = recorded.ids[kinds.TRACE_DATASET]
+    files = {}
+    if quarantined:
+        data = bundle.blob(trace)
+        assert data is not None
+        (tmp_path / trace).write_bytes(data)
+        files[trace] = tmp_path / trace
+
+    def verify() -> list[str]:
+        report = verify_bundle(bundle, trust=bf.ROOT, as_of=bf.AS_OF, blob_files=files)
+        return [code for code in codes(report.findings) if code.startswith("bind_")]
+
+    assert verify() == ["bind_dataset_hash"]
+
+    def hash_then_swap(path: Path) -> str:
+        digest = hash_file(path)
+        if Path(path).name == trace:
+            os.chmod(path, 0o644)
+            Path(path).write_bytes(cf.trace_bytes(_other_rows()))
+        return digest
+
+    monkeypatch.setattr(verify_module, "hash_file", hash_then_swap)
+    assert verify() == ["bind_dataset_trace_changed"]

@@ -218,6 +218,47 @@ def test_a_pinned_policy_file_is_a_trust_root(release_bundle: Bundle) -> None:
     assert "policy_pin_mismatch" in blocking(verify(release_bundle, trust=other))
 
 
+def test_a_later_pinned_policy_version_is_one_rule_on_ledger_and_bundle(tmp_path: Path) -> None:
+    """Ledger v1 -> v2 -> (chain, promotion) -> v3: a verifier pinned to v2 walks from v2's
+    record on, in the ledger and in any bundle carrying v2; other pins fail the same way."""
+    from customer_model_factory.chain import verify_release_chain
+    from customer_model_factory.ledger.policy import KeyEntry
+
+    v1 = bf.policy_with_witness()
+    v2 = v1.with_key(KeyEntry.of(cf.key("extra-2").public_key, "extra-2"), [], expires=cf.EXPIRES)
+    v3 = v2.with_key(KeyEntry.of(cf.key("extra-3").public_key, "extra-3"), [], expires=cf.EXPIRES)
+    with bf.no_fsync():
+        ledger = cf.new_ledger(tmp_path / "ledger", KEYS, v1)
+        try:
+            bf.record_next_policy(ledger, KEYS, v2, witness=False)
+            recorded = cf.record_factory(ledger, KEYS, cf.build_factory(), tmp_path)
+            bf.promote(ledger, KEYS, recorded.gate)
+            bf.record_next_policy(ledger, KEYS, v3)
+        finally:
+            ledger.close()
+    promoted = bf.Promoted(tmp_path / "ledger", recorded)
+    with promoted.open() as opened:
+        status = release_status(LedgerSource(opened), recorded.gate, trust=v2, as_of=bf.AS_OF)
+    assert (status.status, status.findings) == ("promoted", ())
+    for policy_from in (1, 2):
+        report = verify(bf.export(promoted, trust=v2, policy_from=policy_from), trust=v2)
+        assert report.ok, report.findings  # type: ignore[attr-defined]
+        assert report.policy_version == 3  # type: ignore[attr-defined]
+    other_v2 = dataclasses.replace(v2, expires="2030-06-01T00:00:00Z")
+    v4 = v3.with_key(KeyEntry.of(cf.key("extra-4").public_key, "extra-4"), [], expires=cf.EXPIRES)
+    bundle = bf.export(promoted)
+    for pin, code in ((other_v2, "policy_pin_mismatch"), (v4, "policy_rollback")):
+        with promoted.open() as opened:
+            on_ledger = verify_release_chain(
+                LedgerSource(opened), recorded.gate, trust=pin, as_of=bf.AS_OF
+            )
+        assert codes(on_ledger.findings)[0] == code
+        assert blocking(verify(bundle, trust=pin))[0] == code
+    # A bundle that starts after the pinned version cannot serve that verifier.
+    later_only = bf.export(promoted, policy_from=3)
+    assert blocking(verify(later_only, trust=v2))[0] == "policy_pin_mismatch"
+
+
 def test_the_wrong_trust_root_fails(release_bundle: Bundle) -> None:
     report = verify(release_bundle, trust=PrivateKey.from_seed(b"\x09" * 32).public_key)
     assert "policy_pin_mismatch" in blocking(report)

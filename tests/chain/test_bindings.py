@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from customer_model_factory.benchmark_selection import select_customer_model
-from customer_model_factory.chain import BINDING_CODES, check_bindings, kinds
+from customer_model_factory.chain import BINDING_CODES, bindings, check_bindings, kinds
 from customer_model_factory.chain.findings import codes
 from customer_model_factory.chain.kinds import PROMOTION_SCHEMA, PromotionRecord, TraceDataset
 from customer_model_factory.dataset_contract import validate_customer_trace_dataset
@@ -82,12 +83,16 @@ def honest_cases(trace: TraceDataset) -> list[tuple[str, Any, dict[str, Any]]]:
     ]
 
 
+def stored(path: Path, data: bytes) -> TraceDataset:
+    """Write ``data`` at ``path`` and return it as a trace blob under its (checked) id."""
+    path.write_bytes(data)
+    return TraceDataset(hashlib.sha256(data).hexdigest(), path)
+
+
 @pytest.fixture
 def trace(tmp_path: Path) -> TraceDataset:
     """The factory's trace rows as a JSONL file."""
-    path = tmp_path / "traces.jsonl"
-    path.write_bytes(cf.trace_bytes(F.rows))
-    return TraceDataset("", path)
+    return stored(tmp_path / "traces.jsonl", cf.trace_bytes(F.rows))
 
 
 @pytest.mark.parametrize("deep", [False, True])
@@ -120,9 +125,7 @@ def test_missing_or_mistyped_parents_are_caller_errors() -> None:
 
 def write_rows(tmp_path: Path, rows: list[dict[str, Any]]) -> TraceDataset:
     """Write ``rows`` as JSONL and return the dataset handle."""
-    path = tmp_path / "rows.jsonl"
-    path.write_bytes(cf.trace_bytes(rows))
-    return TraceDataset("", path)
+    return stored(tmp_path / "rows.jsonl", cf.trace_bytes(rows))
 
 
 def canonical_trace(tmp_path: Path, rows: list[dict[str, Any]]) -> TraceDataset:
@@ -203,10 +206,26 @@ def test_workspace_and_profile_findings_are_not_compared(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("deep", [False, True])
 def test_unreadable_trace_rows(tmp_path: Path, deep: bool) -> None:
-    path = tmp_path / "bad.jsonl"
-    path.write_bytes(cf.trace_bytes(F.rows) + b"{not json\n")
-    findings = bind(kinds.DATASET_REPORT, F.report, deep=deep, trace_dataset=TraceDataset("", path))
+    bad = stored(tmp_path / "bad.jsonl", cf.trace_bytes(F.rows) + b"{not json\n")
+    findings = bind(kinds.DATASET_REPORT, F.report, deep=deep, trace_dataset=bad)
     assert findings == ["bind_dataset_trace_unreadable"]
+
+
+@pytest.mark.parametrize("deep", [False, True])
+def test_rows_read_from_other_bytes_than_the_blob_never_bind(tmp_path: Path, deep: bool) -> None:
+    # The signed blob holds other rows; by the time its rows are read, the file at its path
+    # holds exactly the rows the report names (swapped in after the verifier hashed it).
+    rows = [{**F.rows[0], "prompt": "not the report's rows"}, *F.rows[1:]]
+    signed = stored(tmp_path / "signed.jsonl", cf.trace_bytes(rows))
+    signed.path.write_bytes(cf.trace_bytes(F.rows))
+    findings = check_bindings(
+        kinds.DATASET_REPORT, F.report, {kinds.TRACE_DATASET: [signed]}, deep=deep
+    )
+    assert codes(findings) == ["bind_dataset_trace_changed"]
+    assert signed.blob_id in findings[0].message
+    # The same bytes under their own id bind: only the mismatch is refused.
+    swapped = stored(tmp_path / "swapped.jsonl", cf.trace_bytes(F.rows))
+    assert bind(kinds.DATASET_REPORT, F.report, deep=deep, trace_dataset=swapped) == []
 
 
 # -- one forgery per family ---------------------------------------------------------------------
@@ -554,6 +573,7 @@ def test_every_non_dataset_family_is_exercised() -> None:
         "bind_dataset_counts",
         "bind_dataset_findings",
         "bind_dataset_trace_unreadable",
+        "bind_dataset_trace_changed",
         "bind_promotion_release",
     }
     assert exercised == set(BINDING_CODES)
@@ -628,3 +648,79 @@ def test_int_and_float_are_different_json() -> None:
 def test_every_binding_code_is_documented() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "chain.md").read_text()
     assert [code for code in BINDING_CODES if f"| `{code}` |" not in doc] == []
+
+
+# -- the selection binding is one linear pass with the original's exact findings --------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(JSON, JSON)
+def test_same_is_equality_of_canonical_json_text(first: Any, second: Any) -> None:
+    for left, right in ((first, second), (first, first), (str(first), str(first))):
+        expected = bindings._canonical(left) == bindings._canonical(right)
+        assert bindings._same(left, right) is expected
+
+
+def reference_selection_findings(selection: Any, results: list[Any]) -> list[tuple[str, str]]:
+    """The selection binding as first written (every hash and text recomputed per use)."""
+    canonical = bindings._canonical
+    by_hash = {result.recompute_hash(): result for result in results}
+    wanted = Counter(result.recompute_hash() for result in results)
+    held = Counter(candidate.recompute_hash() for candidate in selection.candidates)
+    found = []
+    if held != wanted:
+        found.append(
+            (
+                "bind_selection_candidate_set",
+                f"{sum((held - wanted).values())} candidate(s) are not signed parents; "
+                f"{sum((wanted - held).values())} signed parent(s) are not candidates",
+            )
+        )
+    for index, candidate in enumerate(selection.candidates):
+        parent = by_hash.get(candidate.recompute_hash())
+        if parent is not None and canonical(parent.to_dict()) != canonical(candidate.to_dict()):
+            diff = [
+                key
+                for key, value in candidate.to_dict().items()
+                if canonical(value) != canonical(parent.to_dict().get(key))
+            ]
+            found.append(
+                (
+                    "bind_selection_candidate",
+                    f"candidates[{index}] differs from its signed benchmark result in "
+                    f"{', '.join(diff)}",
+                )
+            )
+    identities = {(c.customer_id, c.workspace_id, c.tenant_id) for c in selection.candidates}
+    if len(identities) > 1:
+        found.append(
+            (
+                "bind_selection_identity",
+                f"candidates span {len(identities)} customer/workspace/tenant identities",
+            )
+        )
+    return found
+
+
+# Benchmark results that share a result_hash but not their identity (outside the hash).
+POOL = (*F.benchmarks, *(replace(b, customer_id="customer-beta") for b in F.benchmarks))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.sampled_from(range(len(POOL))), max_size=6),
+    st.lists(st.sampled_from(range(len(POOL))), max_size=6),
+)
+def test_selection_findings_are_the_reference_algorithms(
+    candidate_picks: list[int], parent_picks: list[int]
+) -> None:
+    selection = replace(F.selection, candidates=tuple(POOL[n] for n in candidate_picks))
+    results = [POOL[n] for n in parent_picks]
+    found = check_bindings(kinds.SELECTION_REPORT, selection, {kinds.BENCHMARK_RESULT: results})
+    assert [(f.code, f.message) for f in found] == reference_selection_findings(selection, results)

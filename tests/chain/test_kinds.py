@@ -8,7 +8,7 @@ from typing import Any
 
 import chain_fixtures as cf
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from customer_model_factory._hashing import HashMismatchError
@@ -238,3 +238,18 @@ def test_promotion_is_strict(field: str, value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         PromotionRecord.from_dict(payload)
     PromotionRecord.from_dict(good_promotion())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abcde"), st.integers()), max_size=8))
+def test_duplicate_keys_are_refused_naming_the_first_repeated_one(
+    pairs: list[tuple[str, int]],
+) -> None:
+    names = [name for name, _ in pairs]
+    text = "{" + ",".join(f'"{name}":{value}' for name, value in pairs) + "}"
+    repeated = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if repeated is None:
+        assert load_json_object(text.encode(), what="x") == dict(pairs)
+    else:
+        with pytest.raises(ManifestError, match=f"duplicate JSON key '{repeated}'"):
+            load_json_object(text.encode(), what="x")

@@ -229,6 +229,41 @@ def test_a_revoked_promoter_voids_the_promotion(copy: tuple[Ledger, cf.Recorded]
     assert status(ledger, recorded.gate).status == PROMOTED
 
 
+def test_a_name_that_is_not_the_gates_release_id_is_broken_and_never_promoted(
+    copy: tuple[Ledger, cf.Recorded],
+) -> None:
+    """A release asked for by name (an unsigned ref) must be that release: the gate's own
+    signed ``release_id`` is compared with the name before anything is judged or written."""
+    ledger, recorded = copy
+    source = LedgerSource(ledger)
+    named = release_status(source, recorded.gate, trust=TRUST, as_of=cf.AS_OF, name="release-alpha")
+    assert (named.status, named.findings) == (VERIFIED_NOT_PROMOTED, ())
+    wrong = release_status(source, recorded.gate, trust=TRUST, as_of=cf.AS_OF, name="release-beta")
+    assert wrong.status == BROKEN
+    assert codes(wrong.findings) == ["ref_release_mismatch"]
+    assert "'release-alpha'" in wrong.findings[0].message
+    size = ledger.size
+    with ledger.writer(log_key=KEYS.log) as writer:
+        report = promote_release(
+            ledger,
+            writer,
+            recorded.gate,
+            trust=TRUST,
+            as_of=cf.AS_OF,
+            signers=list(KEYS.promoters[:2]),
+            time=cf.TIME,
+            tool_version=cf.TOOL,
+            name="release-beta",
+        )
+    assert codes(report.findings) == ["ref_release_mismatch"] and not report.ok
+    assert Ledger.open(ledger.path).size == size
+    # A name for a blob that is no release gate at all is refused the same way.
+    other = release_status(
+        source, recorded.ids[kinds.RISK_REGISTER], trust=TRUST, as_of=cf.AS_OF, name="x"
+    )
+    assert (other.status, codes(other.findings)) == (BROKEN, ["ref_release_mismatch"])
+
+
 def test_every_promotion_code_and_status_is_documented() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "chain.md").read_text()
     documented = (*PROMOTE_CODES, *PENDING_CODES, *STATUSES)

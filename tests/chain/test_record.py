@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from customer_model_factory.chain import (
 from customer_model_factory.chain.findings import codes
 from customer_model_factory.chain.record import RECORD_CODES
 from customer_model_factory.dataset_contract import validate_customer_trace_dataset
+from customer_model_factory.ledger import objects
 from customer_model_factory.ledger.errors import FormatError
 from customer_model_factory.ledger.keys import PrivateKey
 from customer_model_factory.ledger.policy import KeyEntry
@@ -242,6 +244,75 @@ def test_recording_a_dataset_report_revalidates_its_rows(
     assert attempt(ledger, kinds.DATASET_REPORT, cf.blob(forged), [trace]) == [
         "bind_dataset_counts"
     ]
+
+
+def _rows_in_canonical_form(rows: list[dict[str, object]]) -> bytes:
+    return json.dumps(rows, sort_keys=True, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize(
+    ("swap", "expected"),
+    [("rewrite", "bind_dataset_trace_changed"), ("rename", "bind_dataset_hash")],
+)
+def test_the_rows_bound_at_recording_are_the_stored_blob(
+    copy: tuple[Ledger, cf.Recorded], monkeypatch: pytest.MonkeyPatch, swap: str, expected: str
+) -> None:
+    # A report on rows the stored trace blob does not hold. Whoever can write the object store
+    # puts exactly those rows at the blob's path as soon as the recorder has opened it.
+    ledger, recorded = copy
+    trace = recorded.ids[kinds.TRACE_DATASET]
+    rows = cf.trace_rows()
+    rows[0] = {**rows[0], "prompt": "a prompt the stored trace blob does not hold"}
+    forged = validate_customer_trace_dataset(rows, cf.workspace())
+    assert forged.dataset_hash != trace
+    path = ledger.objects.path(trace)
+    real_open = objects.open_blob_file
+    swapped: list[Path] = []
+
+    def open_then_swap(opened: Path | str, blob_id: str) -> objects.BlobReader:
+        reader = real_open(opened, blob_id)
+        if Path(opened) == path and not swapped:
+            swapped.append(path)
+            if swap == "rewrite":  # the same file, new bytes: the hash of what is read differs
+                os.chmod(path, 0o644)
+                path.write_bytes(_rows_in_canonical_form(rows))
+            else:  # another file at the path: the open handle still reads the blob
+                other = path.with_name("swapped")
+                other.write_bytes(_rows_in_canonical_form(rows))
+                os.replace(other, path)
+        return reader
+
+    monkeypatch.setattr(objects, "open_blob_file", open_then_swap)
+    size = ledger.size
+    with ledger.writer(log_key=KEYS.log) as writer, pytest.raises(ChainError) as refused:
+        record_stage(
+            writer,
+            ledger,
+            kind=kinds.DATASET_REPORT,
+            data=cf.blob(forged),
+            parents=[trace],
+            signers=[KEYS.stage(kinds.DATASET_REPORT)],
+            time=cf.TIME,
+            tool_version=cf.TOOL,
+        )
+    assert swapped == [path]
+    assert codes(refused.value.findings) == [expected]
+    assert ledger.size == size
+    # Now the swapped-in file sits at the path, and it is not the blob, for every later reader.
+    assert attempt(ledger, kinds.DATASET_REPORT, cf.blob(forged), [trace]) == [
+        "bind_dataset_trace_changed"
+    ]
+
+
+def test_a_damaged_or_missing_trace_parent_is_refused(copy: tuple[Ledger, cf.Recorded]) -> None:
+    ledger, recorded = copy
+    trace = recorded.ids[kinds.TRACE_DATASET]
+    report = cf.blob(F.report) + b" "  # the honest report, as a blob not recorded yet
+    cf.tamper_object(ledger, trace)
+    # Its one read hashes what it parses: damage is caught there, not by a second read.
+    assert attempt(ledger, kinds.DATASET_REPORT, report, [trace]) == ["bind_dataset_trace_changed"]
+    ledger.objects.path(trace).unlink()
+    assert attempt(ledger, kinds.DATASET_REPORT, report, [trace]) == ["parent_invalid"]
 
 
 # -- trust-policy versions ----------------------------------------------------------------------

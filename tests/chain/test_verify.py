@@ -31,6 +31,7 @@ from customer_model_factory.chain.verify import (
     load_policy_records,
     monitoring_problem,
     open_context,
+    release_name_findings,
 )
 from customer_model_factory.dataset_contract import validate_customer_trace_dataset
 from customer_model_factory.ledger.checkpoint import Checkpoint, sign_checkpoint
@@ -207,11 +208,6 @@ def forge_report_on_other_rows(kind: str, manifest: Any) -> Any:
     return manifest
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R finding 3: the trace rows are re-read by path after the blob was hashed; fix in "
-    "trace_files (iterate rows from a handle) + chain (hash the bytes the parser consumes)",
-)
 @pytest.mark.parametrize("deep", [False, True], ids=["default", "deep"])
 def test_the_rows_bound_are_the_bytes_hashed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deep: bool
@@ -240,6 +236,7 @@ def test_the_rows_bound_are_the_bytes_hashed(
     monkeypatch.setattr(verify_module, "hash_file", hash_then_swap)
     raced = verify_release_chain(source, recorded.gate, trust=POLICY, as_of=cf.AS_OF, deep=deep)
     assert not raced.ok
+    assert codes(raced.findings) == ["bind_dataset_trace_changed"]
 
 
 def test_the_audit_finds_every_broken_binding_in_the_ledger(tmp_path: Path) -> None:
@@ -460,19 +457,54 @@ def _risk_variants() -> list[tuple[str, Callable[[cf.Factory], Any], bool]]:
     ]
 
 
+GENERATED = datetime(2026, 5, 18, 18, 45, tzinfo=UTC)  # cf.GENERATED_AT
+
+
 @pytest.mark.parametrize(("name", "make_risk", "excused"), _risk_variants())
 def test_monitoring_problem_rules(
     name: str, make_risk: Callable[[cf.Factory], Any], excused: bool
 ) -> None:
     factory = review_factory(None)
     register = replace(factory.register, risks=(make_risk(factory),))
-    problem = monitoring_problem(factory.gate, factory.monitoring, register)
+    problem = monitoring_problem(factory.gate, factory.monitoring, register, as_of=GENERATED)
     assert (problem is None) is excused, name
 
 
 def test_monitoring_within_control_needs_nothing() -> None:
     factory = cf.build_factory()
-    assert monitoring_problem(factory.gate, factory.monitoring, factory.register) is None
+    problem = monitoring_problem(factory.gate, factory.monitoring, factory.register, as_of=cf.AS_OF)
+    assert problem is None
+
+
+def test_an_accepted_risk_must_be_unexpired_at_generation_and_at_as_of() -> None:
+    factory = review_factory(None)
+
+    def problem(expires: str, as_of: datetime) -> str | None:
+        risk = cf.accepted_risk(
+            factory.monitoring.recompute_hash(), factory.evidence.evidence_hash, expires
+        )
+        register = replace(factory.register, risks=(risk,))
+        return monitoring_problem(factory.gate, factory.monitoring, register, as_of=as_of)
+
+    early = problem("2026-05-18T00:00:00Z", cf.AS_OF)
+    assert early is not None
+    assert "expired at 2026-05-18T00:00:00Z, before the gate's generated_at" in early
+    between = problem("2026-05-25T00:00:00Z", cf.AS_OF)  # after generation, before as_of
+    assert between is not None
+    assert "risk-fn-incidents expired at 2026-05-25T00:00:00Z, before as_of 2026-06-01" in between
+    assert problem("2026-05-25T00:00:00Z", datetime(2026, 5, 24, tzinfo=UTC)) is None
+    assert problem("2026-06-01T00:00:00Z", cf.AS_OF) is None  # not before as_of: still covered
+    with pytest.raises(ValueError, match="as_of"):
+        problem("2026-09-01T00:00:00Z", datetime(2026, 6, 1))
+
+
+def test_an_accepted_risk_expiring_before_as_of_blocks_the_release(tmp_path: Path) -> None:
+    factory = review_factory("2026-05-25T00:00:00Z")  # gate generated 05-18, verified 06-01
+    ledger, recorded = cf.build_ledger(tmp_path, factory=factory)
+    report = verify(ledger, recorded.gate)
+    assert codes(report.findings) == ["monitoring_not_within_control"]
+    assert "before as_of" in report.findings[0].message
+    assert verify(ledger, recorded.gate, as_of=datetime(2026, 5, 24, tzinfo=UTC)).ok
 
 
 def test_gate_that_blocks_is_not_promotable(tmp_path: Path) -> None:
@@ -819,6 +851,27 @@ def test_any_flipped_byte_breaks_the_chain(
     assert not report.ok
     named = {finding.blob_id for finding in report.findings}
     assert (target if owner == "blob" else owner) in named
+
+
+def test_a_release_name_must_be_the_gates_own_release_id(
+    golden: tuple[Path, cf.Recorded],
+) -> None:
+    path, recorded = golden
+    with Ledger.open(path) as ledger:
+        source = LedgerSource(ledger)
+        assert release_name_findings(source, recorded.gate, "release-alpha") == []
+        (wrong,) = release_name_findings(source, recorded.gate, "release-beta")
+        (not_gate,) = release_name_findings(source, recorded.ids[kinds.EVIDENCE_PACK], "x")
+        (missing,) = release_name_findings(source, "ab" * 32, "x")
+    assert (wrong.code, wrong.kind, wrong.blob_id) == (
+        "ref_release_mismatch",
+        kinds.RELEASE_GATE,
+        recorded.gate,
+    )
+    assert "'release-beta'" in wrong.message and "'release-alpha'" in wrong.message
+    assert not_gate.code == missing.code == "ref_release_mismatch"
+    assert "cannot be confirmed" in not_gate.message
+    assert "not stored" in missing.message
 
 
 def test_every_verification_code_is_documented() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,41 @@ def test_demo_prints_its_offline_step(tmp_path: Path) -> None:
     offline = [line for line in result.output.splitlines() if line.startswith("offline: ")]
     assert len(offline) == 1 and offline[0].endswith("no ledger: verified, promoted")
     assert "to a temporary file" in offline[0]
+
+
+def _next_command(output: str) -> list[str]:
+    """Return the arguments of the command the demo's ``next:`` line prints (without ``cmf``)."""
+    (line,) = [line for line in output.splitlines() if line.startswith("next: ")]
+    words = shlex.split(line.removeprefix("next: "))
+    assert words[0] == "cmf" and "<" not in line, line  # a command, not a template
+    return words[1:]
+
+
+def test_the_printed_next_command_works_when_pasted_elsewhere(
+    promoted: DemoLedger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Away from the repository the demo used the keys shipped in the package: their real path.
+    monkeypatch.chdir(tmp_path)
+    promoted.copy(tmp_path / "my ledger")  # a space: the printed command must quote it
+    result = invoke("demo", "--ledger", "my ledger")
+    assert result.exit_code == 0, result.output
+    args = _next_command(result.stdout)
+    trusted = Path(args[args.index("--trust") + 1])
+    assert trusted == package_demo_dir() / "keys-example" / "INSECURE-root.pub"
+    pasted = invoke(*args)
+    assert pasted.exit_code == 0, pasted.output
+    assert f"trust: pinned to {trusted}" in pasted.stdout
+    assert pasted.stdout.rstrip().endswith("verified: the whole chain verifies")
+
+
+def test_the_printed_next_command_names_keys_example_in_the_repository(
+    promoted: DemoLedger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    target = promoted.copy(tmp_path / "ledger")
+    result = invoke("demo", "--ledger", target)
+    assert result.exit_code == 0, result.output
+    args = _next_command(result.stdout)
+    assert args[args.index("--trust") + 1] == "keys-example/INSECURE-root.pub"
+    pasted = invoke(*args)
+    assert pasted.exit_code == 0, pasted.output

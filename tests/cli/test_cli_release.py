@@ -15,9 +15,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cli_fixtures import (
     AS_OF,
     EXAMPLES,
+    KEYS,
     LOG_KEY,
     RELEASE_ID,
     ROOT_PUB,
@@ -34,10 +36,12 @@ from cli_fixtures import (
 )
 
 from customer_model_factory.chain import kinds
+from customer_model_factory.ledger.checkpoint import open_checkpoint
 from customer_model_factory.ledger.keys import load_private_key
+from customer_model_factory.ledger.note import cosign
 from customer_model_factory.ledger.statement import Parent
 from customer_model_factory.ledger.store import Ledger
-from customer_model_factory.pipeline import manifest_data, parse_json_object
+from customer_model_factory.pipeline import DemoKeys, manifest_data, parse_json_object, witness_name
 from customer_model_factory.release_gate import CustomerReleaseGateManifest
 
 PROMOTERS = (key("promotion-1"), key("promotion-2"))
@@ -61,7 +65,9 @@ def test_promote_verifies_then_logs_a_promotion(fresh: DemoLedger) -> None:
     assert (code, codes(report), report["promoted"]) == (0, [], True)
     assert report["promotion_index"] == before
     assert size(fresh.path) == before + 1
-    status = invoke("release", "status", RELEASE_ID, "--ledger", fresh.path, "--json")
+    status = invoke(
+        "release", "status", RELEASE_ID, "--ledger", fresh.path, "--as-of", AS_OF, "--json"
+    )
     document = json_out(status)
     assert (status.exit_code, document["status"]) == (0, "promoted")
     assert document["promotion_index"] == before
@@ -76,7 +82,9 @@ def test_promoting_again_writes_nothing(fresh: DemoLedger) -> None:
 
 
 def test_status_before_promotion(fresh: DemoLedger) -> None:
-    result = invoke("release", "status", fresh.gate[:10], "--ledger", fresh.path, "--json")
+    result = invoke(
+        "release", "status", fresh.gate[:10], "--ledger", fresh.path, "--as-of", AS_OF, "--json"
+    )
     assert (result.exit_code, json_out(result)["status"]) == (1, "verified_not_promoted")
 
 
@@ -100,8 +108,9 @@ def test_refusal_prints_every_finding_for_humans(fresh: DemoLedger) -> None:
     args[args.index("--as-of") + 1] = "2031-01-01T00:00:00Z"
     result = invoke(*args)
     assert result.exit_code == 1
-    assert "promotion REFUSED: 1 finding(s)" in result.stdout
+    assert "promotion REFUSED: 2 finding(s)" in result.stdout
     assert "policy_expired" in result.stdout
+    assert "monitoring_not_within_control" in result.stdout  # the accepted risk lapsed in 2027
 
 
 def _forged_gate(ledger: DemoLedger, tmp: Path) -> tuple[bytes, list[str]]:
@@ -212,12 +221,52 @@ def test_expired_policy_refuses_now_and_verifies_as_of_then(fresh: DemoLedger) -
     args = promote_args(fresh.path, RELEASE_ID, *PROMOTERS)
     args[args.index("--as-of") + 1] = "2030-06-01T00:00:00Z"  # the policy expires 2030-01-01
     result = invoke(*args)
-    assert (result.exit_code, codes(json_out(result))) == (1, ["policy_expired"])
+    # By 2030 the accepted risk excusing the monitoring status (until 2027-02-19) expired too.
+    expired = ["policy_expired", "monitoring_not_within_control"]
+    assert (result.exit_code, codes(json_out(result))) == (1, expired)
     common: list[str | Path] = ["--ledger", fresh.path, "--trust", ROOT_PUB, "--json"]
     then = invoke("release", "verify", RELEASE_ID, *common, "--as-of", AS_OF)
     assert (then.exit_code, codes(json_out(then))) == (0, [])
     later = invoke("release", "verify", RELEASE_ID, *common, "--as-of", "2030-06-01T00:00:00Z")
-    assert (later.exit_code, codes(json_out(later))) == (1, ["policy_expired"])
+    assert (later.exit_code, codes(json_out(later))) == (1, expired)
+
+
+# The demo's accepted risk (examples/risks.json) excuses the monitoring status until 2027-02-19;
+# the gate was generated on 2026-11-20.
+RISK_LAPSED = "2027-03-01T00:00:00Z"
+RISK_COVERS = "2027-02-18T00:00:00Z"
+
+
+def test_promotion_after_the_accepted_risk_expired_is_refused(fresh: DemoLedger) -> None:
+    files = ledger_files(fresh.path)
+    args = promote_args(fresh.path, RELEASE_ID, *PROMOTERS)
+    args[args.index("--as-of") + 1] = RISK_LAPSED
+    result = invoke(*args)
+    document = json_out(result)
+    assert (result.exit_code, codes(document)) == (1, ["monitoring_not_within_control"])
+    assert document["promoted"] is False
+    message = document["findings"][0]["message"]
+    assert "expired at 2027-02-19T00:00:00Z, before as_of 2027-03-01" in message
+    assert ledger_files(fresh.path) == files
+    # The same release, judged before the acceptance lapsed, is promoted.
+    args[args.index("--as-of") + 1] = RISK_COVERS
+    assert invoke(*args).exit_code == 0
+
+
+def test_offline_verification_judges_the_risk_at_its_clock(
+    promoted: DemoLedger, tmp_path: Path
+) -> None:
+    out = tmp_path / "release.cmfbundle"
+    exported = invoke(
+        "bundle", "export", RELEASE_ID, "-o", out, "--ledger", promoted.path,
+        "--trust", ROOT_PUB, "--as-of", AS_OF,
+    )  # fmt: skip
+    assert exported.exit_code == 0, exported.stderr
+    verify = ("bundle", "verify", out, "--trust-root", ROOT_PUB, "--json", "--at")
+    late = invoke(*verify, RISK_LAPSED)
+    assert (late.exit_code, codes(json_out(late))) == (1, ["monitoring_not_within_control"])
+    early = invoke(*verify, RISK_COVERS)
+    assert (early.exit_code, codes(json_out(early))) == (0, [])
 
 
 def test_policy_rollback_is_refused(fresh: DemoLedger, tmp_path: Path) -> None:
@@ -301,11 +350,12 @@ def test_verify_and_status_report_a_broken_chain(fresh: DemoLedger) -> None:
     )
     os.chmod(path, 0o644)
     path.write_bytes(path.read_bytes().replace(b"EU", b"US", 1))
-    verify = invoke("release", "verify", RELEASE_ID, "--ledger", fresh.path, "--json")
+    common = ("--ledger", fresh.path, "--as-of", AS_OF, "--json")
+    verify = invoke("release", "verify", RELEASE_ID, *common)
     document = json_out(verify)
     assert (verify.exit_code, codes(document)) == (1, ["blob_hash_mismatch"])
-    assert "NOT pinned" in document["trust"]
-    status = invoke("release", "status", RELEASE_ID, "--ledger", fresh.path, "--json")
+    assert document["trust"] == "tofu"
+    status = invoke("release", "status", RELEASE_ID, *common)
     assert (status.exit_code, json_out(status)["status"]) == (1, "broken")
 
 
@@ -358,3 +408,140 @@ def test_release_verify_imports_only_what_verification_uses(promoted: DemoLedger
     for absent in ("pipeline", "chain.record", "chain.promote", "trace_files", "cli.stages"):
         assert f"'customer_model_factory.{absent}'" not in last, absent
     assert "'customer_model_factory.chain.verify'" in last
+
+
+# --- a release name is an unsigned ref: the gate it resolves to must be that release ----------
+
+OTHER_ID = "nw-claims-guard-2026.11.0-b"
+
+
+def _witness_cosigns_latest(ledger_path: Path) -> None:
+    """Add the demo witness's cosignature of the latest checkpoint (what export requires)."""
+    witness = DemoKeys.load(KEYS).one("witness")
+    with Ledger.open(ledger_path) as ledger:
+        size = ledger.latest_checkpoint_size()
+        assert size is not None
+        _, note = open_checkpoint(
+            ledger.checkpoint(size), origin=ledger.origin, key=ledger.log_public_key
+        )
+        with ledger.writer(log_key=load_private_key(LOG_KEY)) as writer:
+            cosignature = cosign(note.text, witness_name(), witness, 1_795_000_000)
+            writer.add_cosignature(size, cosignature, witness.public_key)
+
+
+def _point_ref_at_another_promoted_release(fresh: DemoLedger, tmp_path: Path) -> str:
+    """Record and promote a second release over the demo's parents (with the CLI), then point
+    the demo release's ref at its gate, as anyone with write access to refs/ could; return the
+    second gate's blob id."""
+    files = _monitoring_files(fresh, tmp_path)
+    register = cat_to(fresh.path, fresh.blob("risk_register"), tmp_path / "register.json")
+    gate = invoke(
+        "release", "gate", "--runtime", files["runtime_package"],
+        "--evidence", files["evidence_pack"], "--monitoring", files["monitoring_manifest"],
+        "--risk-register", register, "--config", EXAMPLES / "release.json",
+        "--release-id", OTHER_ID, "-o", tmp_path / "gate-b.json", "--key", key("release_gate"),
+        "--ledger", fresh.path, "--log-key", LOG_KEY, "--time", AS_OF, "--record",
+    )  # fmt: skip
+    assert gate.exit_code == 0, gate.stderr
+    assert promote(fresh.path, OTHER_ID)[0] == 0
+    _witness_cosigns_latest(fresh.path)  # so that the other release can be exported
+    refs = fresh.path / "refs"
+    (refs / RELEASE_ID).write_bytes((refs / OTHER_ID).read_bytes())
+    return (refs / OTHER_ID).read_text().strip()
+
+
+def test_a_ref_pointing_at_another_release_is_never_verified_under_its_name(
+    fresh: DemoLedger, tmp_path: Path
+) -> None:
+    other = _point_ref_at_another_promoted_release(fresh, tmp_path)
+    pinned = ("--ledger", fresh.path, "--trust", ROOT_PUB, "--as-of", AS_OF, "--json")
+    verify = invoke("release", "verify", RELEASE_ID, *pinned)
+    document = json_out(verify)
+    assert (verify.exit_code, codes(document)) == (1, ["ref_release_mismatch"])
+    assert document["release_blob_id"] == other
+    assert OTHER_ID in document["findings"][0]["message"]
+    status = invoke("release", "status", RELEASE_ID, *pinned)
+    assert (status.exit_code, json_out(status)["status"]) == (1, "broken")
+    assert codes(json_out(status)) == ["ref_release_mismatch"]
+    files = ledger_files(fresh.path)
+    code, report = promote(fresh.path, RELEASE_ID)  # the other release is already promoted
+    assert (code, codes(report), report["promoted"]) == (1, ["ref_release_mismatch"], False)
+    assert ledger_files(fresh.path) == files
+    # The same gates named by their blob ids carry no name to confirm: both verify.
+    for gate in (fresh.gate, other):
+        assert invoke("release", "verify", gate, *pinned).exit_code == 0
+    # The name resolved by its own (untouched) ref verifies too.
+    assert invoke("release", "verify", OTHER_ID, *pinned).exit_code == 0
+
+
+def test_export_and_proof_refuse_a_ref_pointing_at_another_release(
+    fresh: DemoLedger, tmp_path: Path
+) -> None:
+    _point_ref_at_another_promoted_release(fresh, tmp_path)
+    out = tmp_path / "release.cmfbundle"
+    pinned = ("--ledger", fresh.path, "--trust", ROOT_PUB, "--as-of", AS_OF)
+    exported = invoke("bundle", "export", RELEASE_ID, "-o", out, *pinned)
+    assert exported.exit_code == 1
+    refused = exported.stderr.splitlines()
+    assert refused[0] == "cmf: refused: 1 finding(s)", refused
+    assert refused[1].startswith("cmf: refused: ref_release_mismatch [release_gate "), refused
+    assert not out.exists()
+    assert invoke("bundle", "export", OTHER_ID, "-o", out, *pinned).exit_code == 0
+    proof = invoke("proof", RELEASE_ID, "-o", tmp_path / "p.tlog-proof", "--ledger", fresh.path)
+    assert proof.exit_code == 1 and "ref_release_mismatch" in proof.stderr
+    assert not (tmp_path / "p.tlog-proof").exists()
+    named = invoke("proof", OTHER_ID, "-o", tmp_path / "b.tlog-proof", "--ledger", fresh.path)
+    assert named.exit_code == 0, named.stderr
+
+
+# --- trust on first use is said out loud --------------------------------------------------------
+
+
+# Commands that resolve a trust root (without --trust, --ledger, --json; export takes -o last).
+TOFU_COMMANDS: dict[str, tuple[str, ...]] = {
+    "release verify": ("release", "verify", RELEASE_ID, "--as-of", AS_OF),
+    "release status": ("release", "status", RELEASE_ID, "--as-of", AS_OF),
+    "bundle export": ("bundle", "export", RELEASE_ID, "--as-of", AS_OF, "-o"),
+    "verify": ("verify", "--as-of", AS_OF),
+}
+
+
+def _tofu_warning(result: Any) -> str:
+    """Return the one stderr line of a command that trusted on first use."""
+    (line,) = result.stderr.splitlines()
+    return str(line)
+
+
+@pytest.mark.parametrize("name", sorted(TOFU_COMMANDS))
+def test_trust_on_first_use_is_announced_or_named_in_the_json(
+    promoted: DemoLedger, tmp_path: Path, name: str
+) -> None:
+    outputs = iter(tmp_path / f"{n}.cmfbundle" for n in range(3))
+
+    def run(*extra: str | Path) -> Any:
+        out = [next(outputs)] if name == "bundle export" else []
+        return invoke(*TOFU_COMMANDS[name], *out, "--ledger", promoted.path, *extra)
+
+    human = run()
+    assert human.exit_code == 0, human.output
+    warning = _tofu_warning(human)
+    assert warning.startswith("cmf: warning: trust on first use: ")
+    assert "--trust" in warning
+    as_json = run("--json")
+    assert (as_json.exit_code, as_json.stderr) == (0, "")
+    assert json_out(as_json)["trust"] == "tofu"
+    pinned = run("--trust", ROOT_PUB, "--json")
+    assert (pinned.exit_code, pinned.stderr) == (0, "")
+    assert json_out(pinned)["trust"] == str(ROOT_PUB)
+
+
+def test_promotion_on_first_use_is_announced(fresh: DemoLedger) -> None:
+    args = promote_args(fresh.path, RELEASE_ID, *PROMOTERS)
+    del args[args.index("--trust") : args.index("--trust") + 2]
+    human = invoke(*(a for a in args if a != "--json"))
+    assert human.exit_code == 0, human.output
+    assert _tofu_warning(human).startswith("cmf: warning: trust on first use: ")
+    again = invoke(*args)  # already promoted: still says what it trusted
+    assert (again.exit_code, again.stderr, json_out(again)["trust"]) == (0, "", "tofu")
+    pinned = invoke(*promote_args(fresh.path, RELEASE_ID, *PROMOTERS))
+    assert (pinned.stderr, json_out(pinned)["trust"]) == ("", str(ROOT_PUB))

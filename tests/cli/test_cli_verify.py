@@ -12,6 +12,7 @@ from cli_fixtures import (
     LOG_KEY,
     ROOT_PUB,
     DemoLedger,
+    assert_one_error_line,
     codes,
     invoke,
     json_out,
@@ -152,3 +153,12 @@ def test_verify_checks_each_record_is_signed_by_its_role(fresh: DemoLedger) -> N
     assert [(f["code"], f["blob_id"], f["index"]) for f in findings] == [
         ("signature_threshold_not_met", blob_id, 15)
     ]
+
+
+def test_jobs_is_bounded(promoted: DemoLedger) -> None:
+    for command in ("fsck", "verify"):
+        result = invoke(command, "--ledger", promoted.path, "--jobs", "257")
+        assert_one_error_line(result, "--jobs", "257 is not in the range 0<=x<=256")
+        assert result.stdout == ""
+    bounded = invoke("fsck", "--ledger", promoted.path, "--jobs", "256", "--json")
+    assert (bounded.exit_code, json_out(bounded)["ok"]) == (0, True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,38 @@ def test_worker_processes_give_the_same_answer(ledger_path: Path) -> None:
     serial = _fsck(ledger_path, jobs=1)
     assert serial
     assert sorted(map(repr, _fsck(ledger_path, jobs=2))) == sorted(map(repr, serial))
+
+
+def _small_ledger(path: Path, entries: int) -> Path:
+    """A ledger of ``entries`` unrelated records."""
+    ledger = Ledger.create(path, origin=ORIGIN, log_key=LOG_KEY.public_key)
+    with ledger, ledger.writer(log_key=LOG_KEY) as writer:
+        for i in range(entries):
+            _record(writer, f"small {i}".encode())
+    return path
+
+
+def test_worker_processes_are_capped_by_the_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--jobs 64`` on a 3-entry ledger starts 3 workers, on 1 or 0 entries none at all."""
+    sizes: list[int] = []
+
+    class SpyPool(ThreadPoolExecutor):
+        """Records the pool size asked for; threads stand in for the worker processes."""
+
+        def __init__(self, max_workers: int, mp_context: object = None) -> None:
+            sizes.append(max_workers)
+            super().__init__(max_workers)
+
+    monkeypatch.setattr(fsck_module, "ProcessPoolExecutor", SpyPool)
+    three = _small_ledger(tmp_path / "three", 3)
+    assert _fsck(three, jobs=64) == []
+    assert _fsck(three, jobs=2) == []
+    assert sizes == [3, 2]
+    assert _fsck(_small_ledger(tmp_path / "one", 1), jobs=8) == []
+    assert _fsck(_small_ledger(tmp_path / "empty", 0), jobs=8) == []
+    assert sizes == [3, 2]  # one range of work or none: checked in this process
 
 
 def test_ranges_cover_everything_once() -> None:
@@ -450,21 +483,26 @@ def test_keyring_verifies_like_find_signer(
 def test_slow_reads_move_to_the_io_threads_and_fast_ones_back(
     ledger_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    threads: list[str] = []
+    # Each read is keyed by the entry it reads (one per run here), not by when it started: an
+    # I/O thread may start after the main thread has begun reading the next run inline.
+    readers: dict[int, str] = {}
     real = fsck_module._read_blobs
+    entry_of = {entry.envelope_id: entry.index for entry in _entries(ledger_path)}
 
-    def recording(*args: object) -> object:
-        threads.append(threading.current_thread().name)
-        return real(*args)  # type: ignore[arg-type]
+    def recording(objects: ObjectStore, subjects: list[str], envelopes: list[str]) -> object:
+        (envelope,) = envelopes
+        readers[entry_of[envelope]] = threading.current_thread().name
+        return real(objects, subjects, envelopes)
 
     monkeypatch.setattr(fsck_module, "_read_blobs", recording)
     monkeypatch.setattr(fsck_module, "_RUN", 1)
     monkeypatch.setattr(fsck_module, "_THREADED_RUNS", 2)
     monkeypatch.setattr(fsck_module, "_SLOW_READ_SECONDS", float("inf"))  # every read is fast
     assert _fsck(ledger_path) == []
-    assert all(name == "MainThread" for name in threads)  # so all are read inline
-    threads.clear()
+    assert sorted(readers) == list(range(8))
+    assert set(readers.values()) == {"MainThread"}  # so all are read inline
+    readers.clear()
     monkeypatch.setattr(fsck_module, "_SLOW_READ_SECONDS", 0.0)  # every inline run is "slow"
     assert _fsck(ledger_path) == []
-    inline = ["MainThread" if name == "MainThread" else "io" for name in threads]
+    inline = ["MainThread" if readers[i] == "MainThread" else "io" for i in range(8)]
     assert inline == ["MainThread", "io", "io"] * 2 + ["MainThread", "io"]  # 8 entries

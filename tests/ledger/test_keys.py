@@ -15,7 +15,7 @@ from pathlib import Path
 import parser_oracles as oracles
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, rsa, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x25519
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -210,6 +210,110 @@ def test_malformed_and_truncated_pem_is_refused() -> None:
         PublicKey.from_pem(private)
     with pytest.raises(KeyFormatError):
         PublicKey.from_pem(public.decode())  # type: ignore[arg-type]
+
+
+def _cryptography_spki_pem(seed: bytes) -> bytes:
+    """The SubjectPublicKeyInfo PEM ``cryptography`` itself writes for the key of ``seed``."""
+    public = ed25519.Ed25519PrivateKey.from_private_bytes(seed).public_key()
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(seeds)
+def test_public_pem_reader_and_writer_agree_with_cryptography(seed: bytes) -> None:
+    """Our PEM writer is byte-identical to cryptography's; our strict reader takes its output,
+    also with CRLF or CR line ends or without the final line end."""
+    theirs = _cryptography_spki_pem(seed)
+    key = PrivateKey.from_seed(seed).public_key
+    assert key.to_pem() == theirs
+    for variant in (
+        theirs,
+        theirs.replace(b"\n", b"\r\n"),
+        theirs.replace(b"\n", b"\r"),
+        theirs.removesuffix(b"\n"),
+    ):
+        assert PublicKey.from_pem(variant) == key
+
+
+def test_example_public_keys_read_strictly_and_match_their_private_keys() -> None:
+    """Every keys-example/*.pub (written by ``cmf keygen``) is read by the strict reader, is the
+    public half of its .pem, and is written back byte for byte."""
+    examples = sorted((Path(__file__).resolve().parents[2] / "keys-example").glob("*.pub"))
+    assert len(examples) >= 10
+    for path in examples:
+        key = load_public_key(path)
+        assert key == load_private_key(path.with_suffix(".pem")).public_key
+        assert key.to_pem() == path.read_bytes()
+
+
+def _spki_pem(der: bytes, width: int = 64) -> bytes:
+    """A PUBLIC KEY PEM block around arbitrary DER, base64 wrapped at ``width``."""
+    body = base64.b64encode(der)
+    lines = [body[i : i + width] for i in range(0, len(body), width)]
+    return b"\n".join([b"-----BEGIN PUBLIC KEY-----", *lines, b"-----END PUBLIC KEY-----", b""])
+
+
+_PEM = PublicKey(bytes.fromhex(RFC8032[0][1])).to_pem()
+_BODY = _PEM.splitlines()[1]
+_PREFIX = bytes.fromhex("302a300506032b6570032100")  # RFC 8410 section 4
+_RAW = bytes.fromhex(RFC8032[0][1])
+
+
+@pytest.mark.parametrize(
+    "pem",
+    [
+        pytest.param(_PEM + b"\n", id="trailing blank line"),
+        pytest.param(_PEM + b"comment\n", id="text after the block"),
+        pytest.param(_PEM + _PEM, id="a second block"),
+        pytest.param(b"comment\n" + _PEM, id="text before the block"),
+        pytest.param(b" " + _PEM, id="leading space"),
+        pytest.param(_PEM.replace(b"-----\n", b"----- \n", 1), id="space after the BEGIN line"),
+        pytest.param(_spki_pem(_PREFIX + _RAW, width=40), id="base64 wrapped over two lines"),
+        pytest.param(_PEM.replace(b"PUBLIC KEY", b"ED25519 PUBLIC KEY"), id="another label"),
+        pytest.param(_PEM.replace(_BODY, _BODY[:-4]), id="truncated base64"),
+        pytest.param(_PEM.replace(_BODY, _BODY[:-1]), id="base64 without its padding"),
+        pytest.param(
+            _PEM.replace(_BODY, _BODY[:10] + b"*" + _BODY[11:]), id="a non-alphabet character"
+        ),
+        pytest.param(
+            _PEM.replace(_BODY, _BODY[:10] + b" " + _BODY[10:]), id="a space inside the base64"
+        ),
+        pytest.param(
+            _PEM.replace(_BODY, _BODY[:-2] + b"p="), id="non-zero pad bits (non-canonical)"
+        ),
+        pytest.param(_PEM.replace(_BODY, _BODY[:20] + "é".encode() + _BODY[22:]), id="non-ASCII"),
+        pytest.param(_spki_pem(_PREFIX + _RAW[:31]), id="31 key bytes"),
+        pytest.param(_spki_pem(_PREFIX + _RAW + b"\x00"), id="33 key bytes"),
+        pytest.param(_spki_pem(_PREFIX + _RAW + b"\x30\x00"), id="trailing DER"),
+        pytest.param(
+            _spki_pem(bytes.fromhex("302a300506032b656e032100") + _RAW),
+            id="X25519 (OID 1.3.101.110)",
+        ),
+        pytest.param(
+            _spki_pem(bytes.fromhex("302c300706032b65700500032100") + _RAW), id="NULL parameters"
+        ),
+        pytest.param(
+            _spki_pem(bytes.fromhex("302a300506032b6570032101") + _RAW), id="unused bits in the key"
+        ),
+    ],
+)
+def test_strict_public_pem_reader_refuses(pem: bytes) -> None:
+    """Anything but the one accepted form is a KeyFormatError naming the public key PEM."""
+    with pytest.raises(KeyFormatError, match=r"^public key PEM: "):
+        PublicKey.from_pem(pem)
+
+
+def test_refused_public_pem_says_why() -> None:
+    """The message tells another algorithm, a malformed block and a non-canonical layout apart."""
+    x25519_pem = _spki_pem(bytes.fromhex("302a300506032b656e032100") + _RAW)
+    with pytest.raises(KeyFormatError, match="expected an Ed25519 key, got X25519"):
+        PublicKey.from_pem(x25519_pem)
+    with pytest.raises(KeyFormatError, match="malformed or unsupported"):
+        PublicKey.from_pem(_PEM.replace(_BODY, _BODY[:-4]))
+    with pytest.raises(KeyFormatError, match="not in the one accepted form"):
+        PublicKey.from_pem(b"comment\n" + _PEM)  # cryptography itself would read this one
 
 
 # --- C2SP / Go key text ------------------------------------------------------------------------
@@ -466,6 +570,7 @@ def test_openssl_reads_our_encrypted_private_key(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert result.stdout == key.public_key.to_pem()
+    assert PublicKey.from_pem(result.stdout) == key.public_key  # what openssl writes, we read
     (tmp_path / "pass.txt").write_bytes(b"wrong\n")
     result = subprocess.run(
         [openssl, "pkey", "-in", "key.pem", "-passin", "file:pass.txt", "-pubout"],

@@ -668,11 +668,56 @@ def test_policy_pin_mismatch_when_the_first_record_is_not_the_pinned_policy() ->
     other = genesis((1,))
     chain = verify_policy_chain(v1, [record(other, 0, KEYS[1])], as_of=NOW)
     assert codes(chain) == ["policy_pin_mismatch"]
-    # A chain starting before the pin is refused too: the caller passes records from the pin on.
+    assert (chain.findings[0].version, chain.findings[0].index) == (1, 0)
+
+
+def test_a_later_pinned_version_walks_forward_from_its_own_record() -> None:
+    """A verifier that accepted version 2 starts at version 2's record, whatever came before."""
+    records = rotation_chain()  # v1 at 0, v2 at 4, v3 at 9
+    chain = verify_policy_chain(records[1].policy, records, as_of=NOW)
+    assert chain.ok, chain.findings
+    assert chain.policies == tuple(records[1:])
+    assert chain.current == records[2].policy
+    assert chain.policy_at(5).version == 2
+    with pytest.raises(PolicyError, match="before log index 4"):
+        chain.policy_at(4)  # entries before the pinned record: nothing the pin vouches for
+    newest = verify_policy_chain(records[2].policy, records, as_of=NOW)
+    assert newest.ok and newest.policies == (records[2],)
+    # Earlier versions are not judged: an unsigned version 1 does not matter to a v2 pin.
+    unsigned_v1 = record(records[0].policy, 0)
+    assert verify_policy_chain(records[1].policy, [unsigned_v1, *records[1:]], as_of=NOW).ok
+
+
+def test_a_later_pinned_version_is_still_judged_from_its_record_on() -> None:
     records = rotation_chain()
-    assert codes(verify_policy_chain(records[1].policy, records, as_of=NOW)) == [
-        "policy_pin_mismatch"
-    ]
+    # The pinned record must carry its own root threshold (v2's root: 1 of keys {0, 1}).
+    strange = record(records[1].policy, 4, KEYS[7])
+    chain = verify_policy_chain(records[1].policy, [records[0], strange, records[2]], as_of=NOW)
+    assert codes(chain) == ["policy_new_root_threshold"]
+    assert (chain.findings[0].version, chain.findings[0].index) == (2, 4)
+    # Its successors must follow it: v3 without v2's root keys is refused.
+    unsigned_v3 = record(records[2].policy, 9, KEYS[2])
+    chain = verify_policy_chain(records[1].policy, [*records[:2], unsigned_v3], as_of=NOW)
+    assert codes(chain) == ["policy_old_root_threshold"]
+    assert chain.current == records[1].policy
+
+
+def test_a_pinned_version_the_log_does_not_hold_is_refused() -> None:
+    records = rotation_chain()
+    v2 = records[1].policy
+    # Other bytes at the pinned version: refused, naming the recorded version 2.
+    other_v2 = replace(v2, expires="2030-06-01T00:00:00Z")
+    chain = verify_policy_chain(other_v2, records, as_of=NOW)
+    assert codes(chain) == ["policy_pin_mismatch"]
+    assert (chain.findings[0].version, chain.findings[0].index) == (2, 4)
+    assert other_v2.blob_id in chain.findings[0].message
+    assert chain.policies == ()
+    # No record of the pinned version at all (the log skips from 1 to 3).
+    chain = verify_policy_chain(v2, [records[0], records[2]], as_of=NOW)
+    assert codes(chain) == ["policy_pin_mismatch"]
+    assert "no trust policy version 2" in chain.findings[0].message
+    # Newer than everything recorded: the log is behind the pin.
+    assert codes(verify_policy_chain(v2, records[:1], as_of=NOW)) == ["policy_rollback"]
 
 
 def test_policy_pin_mismatch_for_a_pinned_key() -> None:

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from ..chain.findings import ChainError, error
 from ..chain.kinds import PROMOTION, RELEASE_GATE, TRACE_DATASET
-from ..chain.source import LedgerSource, SourceEntry
+from ..chain.ledger_source import LedgerSource
+from ..chain.source import SourceEntry
 from ..chain.verify import load_policy_records
 from ..ledger.checkpoint import open_checkpoint
 from ..ledger.errors import IntegrityError, LedgerError

@@ -484,7 +484,11 @@ def read_bundle(path: Path, *, limits: Limits = DEFAULT_LIMITS) -> tuple[Bundle,
             raise BundleFormatError(
                 f"{path}: {info.st_size} bytes, more than the limit of {limits.max_bytes}"
             )
-        data = handle.read(limits.max_bytes + 1)
+        # Ask for the size fstat saw (+ 1 to notice growth) first: read(n) allocates n bytes up
+        # front, and max_bytes is a gigabyte. A file that grew is read on to the same bound.
+        data = handle.read(info.st_size + 1)
+        if len(data) > info.st_size:
+            data += handle.read(limits.max_bytes + 1 - len(data))
     try:
         bundle = decode_bundle(data, limits=limits)
     except BundleFormatError as exc:

@@ -5,7 +5,9 @@ Blob bytes come from the bundle (hash-true by construction). ``blob_path`` (whic
 verification uses to stream a trace dataset) serves a complete file already holding the blob
 when the caller names one (``files``: the import quarantine), else writes the blob once into a
 private temporary directory that ``close()`` removes: verification itself never needs the
-network or a ledger.
+network or a ledger. Neither file is trusted: the verifier hashes a trace file, and parses its
+rows from one open handle that hashes them again as it reads (docs/chain.md section 5.1), so a
+file changed after it was written or checked is reported, never bound.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class BundleSource:
             return None
         given = self._files.get(blob_id)
         if given is not None:
-            return given  # the caller vouches it is complete; the verifier re-hashes it anyway
+            return given  # the verifier hashes every byte it parses from it against the id
         # The id was computed from the bytes, so it is 64 hex digits: a safe file name.
         if self._scratch is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="cmf-bundle-")

@@ -30,9 +30,10 @@ if TYPE_CHECKING:
         parse_manifest,
         role_for,
     )
+    from .ledger_source import LedgerSource
     from .promote import ReleaseStatus, promote_release, release_status
     from .record import check_stage, record_policy, record_stage, record_trace_file
-    from .source import ChainSource, LedgerSource, SourceEntry
+    from .source import ChainSource, SourceEntry
     from .verify import ChainNode, ChainReport, audit_bindings, verify_release_chain
 
 # Public name -> the submodule that defines it (the TYPE_CHECKING imports above, for the checker).
@@ -61,7 +62,7 @@ _EXPORTS: dict[str, str] = {
     "record_stage": "record",
     "record_trace_file": "record",
     "ChainSource": "source",
-    "LedgerSource": "source",
+    "LedgerSource": "ledger_source",
     "SourceEntry": "source",
     "ChainNode": "verify",
     "ChainReport": "verify",

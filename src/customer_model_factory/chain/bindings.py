@@ -15,14 +15,17 @@ canonical form (the JSON array whose SHA-256 *is* ``dataset_hash``), so the defa
 ``dataset_hash == trace blob id``, the blob itself being re-hashed by the verifier; re-validating
 every row (counts and row findings) is the *deep* check (``deep=True``).
 
-These functions are pure except ``dataset_report``'s, which may stream the trace dataset file.
+These functions are pure except ``dataset_report``'s, which may stream the trace dataset file:
+through one open handle, hashing every byte it parses, so the rows bound are the blob's bytes
+and never a file swapped in at the same path after the verifier hashed it
+(``bind_dataset_trace_changed``).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..benchmark_selection import CustomerBenchmarkResult, CustomerModelSelectionReport
@@ -34,6 +37,7 @@ from ..dataset_contract import (
 )
 from ..deployment_manifest import CustomerDeploymentManifest
 from ..evidence_pack import CustomerEvidencePackManifest
+from ..ledger.errors import IntegrityError
 from ..monitoring_manifest import CustomerMonitoringManifest
 from ..release_gate import CustomerReleaseGateManifest
 from ..risk_register import CustomerRiskRegister
@@ -135,11 +139,18 @@ def _canonical(value: Any) -> str:
 
 def _differing(child: object, expected: Mapping[str, Any]) -> list[str]:
     """Return the names of ``expected`` whose value differs from the child's attribute."""
-    return [
-        name
-        for name, value in expected.items()
-        if _canonical(getattr(child, name)) != _canonical(value)
-    ]
+    return [name for name, value in expected.items() if not _same(getattr(child, name), value)]
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    """Return True when both values have the same canonical JSON text (``_canonical``).
+
+    Two exact ``str`` values (the identity fields, mostly) compare directly: JSON escapes each
+    string one way, so their texts are equal exactly when the strings are.
+    """
+    if type(actual) is str and type(expected) is str:
+        return actual == expected
+    return _canonical(actual) == _canonical(expected)
 
 
 def _fields_of(source: object, names: Iterable[str]) -> dict[str, Any]:
@@ -165,9 +176,7 @@ def _check_map(
     diff = [
         key
         for key in keys
-        if key not in actual
-        or key not in expected
-        or _canonical(actual[key]) != _canonical(expected[key])
+        if key not in actual or key not in expected or not _same(actual[key], expected[key])
     ]
     if not diff:
         return []
@@ -243,8 +252,9 @@ def _bind_dataset_report(manifest: object, parents: Parents, *, deep: bool) -> l
     Default: a canonical trace blob's id is the SHA-256 of its rows' canonical array, and the
     caller re-hashed the blob, so ``dataset_hash == blob id`` settles the binding without
     reading a row. A blob in another layout (JSONL recorded as is) has its rows streamed to
-    recompute the hash. A blob whose bytes hash to ``dataset_hash`` but are not the canonical
-    array of rows is caught only by ``deep``.
+    recompute the hash, from the bytes hashed against the blob id in the same pass. A blob
+    whose bytes hash to ``dataset_hash`` but are not the canonical array of rows is caught
+    only by ``deep``.
     """
     report = _child(manifest, CustomerDatasetValidationReport)
     trace = _one(parents, TRACE_DATASET, TraceDataset)
@@ -252,19 +262,48 @@ def _bind_dataset_report(manifest: object, parents: Parents, *, deep: bool) -> l
         return _revalidate_dataset(report, trace)
     if report.dataset_hash == trace.blob_id:
         return []
-    from ..trace_files import trace_rows_hash  # only blobs in another layout are read
+    from ..trace_files import hash_trace_rows  # only blobs in another layout are read
 
     try:
-        recomputed = trace_rows_hash(trace.path)
+        recomputed = hash_trace_rows(_blob_rows(trace))
+    except IntegrityError as exc:
+        return [_trace_changed(exc)]
     except ValueError as exc:
         return [error("bind_dataset_trace_unreadable", f"trace dataset cannot be read: {exc}")]
     return _check_hash("bind_dataset_hash", report.dataset_hash, recomputed, "dataset_hash")
 
 
+def _blob_rows(trace: TraceDataset) -> Iterator[dict[str, Any]]:
+    """Yield the trace blob's rows, parsed from one open handle that hashes every byte it reads.
+
+    The rows come from exactly the bytes hashed: once they are all read, and before the
+    iterator ends, IntegrityError if those bytes are not blob ``trace.blob_id`` (the file
+    changed after the verifier hashed it, or is damaged). Whatever the caller derived from the
+    rows is then lost with the exception: it can never pass. TraceFileError (a ValueError) on
+    malformed rows.
+    """
+    from ..ledger.objects import open_blob_file  # only a trace blob's rows need it
+    from ..trace_files import iter_trace_rows_from
+
+    with open_blob_file(trace.path, trace.blob_id) as reader:
+        yield from iter_trace_rows_from(reader, trace.path)
+        reader.verify()
+
+
+def _trace_changed(exc: IntegrityError) -> ChainFinding:
+    """The finding for trace rows read from bytes that are not the trace blob."""
+    return error(
+        "bind_dataset_trace_changed",
+        f"the trace rows were read from bytes that are not the trace blob ({exc}): it changed "
+        "after it was hashed, or is damaged; nothing derived from those rows counts",
+    )
+
+
 def _revalidate_dataset(
     report: CustomerDatasetValidationReport, trace: TraceDataset
 ) -> list[ChainFinding]:
-    """Re-validate the trace rows by streaming them; compare hash, counts and row findings."""
+    """Re-validate the trace rows, streamed and hashed in one pass (``_blob_rows``); compare the
+    hash, counts and row findings."""
     # Only the identity matters to the compared results; the allowed splits are the report's
     # own split names so that an honest report draws no split findings (they are not compared).
     workspace = CustomerWorkspace(
@@ -275,7 +314,9 @@ def _revalidate_dataset(
         allowed_splits=tuple(sorted(report.split_counts)),
     )
     try:
-        recomputed = validate_trace_rows(trace.rows(), workspace)
+        recomputed = validate_trace_rows(_blob_rows(trace), workspace)
+    except IntegrityError as exc:
+        return [_trace_changed(exc)]
     except ValueError as exc:
         return [error("bind_dataset_trace_unreadable", f"trace dataset cannot be read: {exc}")]
     findings = _check_hash(
@@ -352,9 +393,11 @@ def _bind_selection(manifest: object, parents: Parents) -> list[ChainFinding]:
     """
     selection = _child(manifest, CustomerModelSelectionReport)
     results = _all(parents, BENCHMARK_RESULT, CustomerBenchmarkResult)
-    by_hash = {result.recompute_hash(): result for result in results}
-    wanted = Counter(result.recompute_hash() for result in results)
-    held = Counter(candidate.recompute_hash() for candidate in selection.candidates)
+    # One pass over each side: every hash, and every canonical text, is computed once.
+    result_hashes = [result.recompute_hash() for result in results]
+    candidate_hashes = [candidate.recompute_hash() for candidate in selection.candidates]
+    position = {digest: n for n, digest in enumerate(result_hashes)}  # a repeat keeps the last
+    wanted, held = Counter(result_hashes), Counter(candidate_hashes)
     findings: list[ChainFinding] = []
     if held != wanted:
         unsigned = sum((held - wanted).values())
@@ -366,21 +409,17 @@ def _bind_selection(manifest: object, parents: Parents) -> list[ChainFinding]:
                 f"{unused} signed parent(s) are not candidates",
             )
         )
-    for index, candidate in enumerate(selection.candidates):
-        parent = by_hash.get(candidate.recompute_hash())
-        if parent is not None and _canonical(parent.to_dict()) != _canonical(candidate.to_dict()):
-            diff = [
-                key
-                for key, value in candidate.to_dict().items()
-                if _canonical(value) != _canonical(parent.to_dict().get(key))
-            ]
-            findings.append(
-                error(
-                    "bind_selection_candidate",
-                    f"candidates[{index}] differs from its signed benchmark result in "
-                    f"{', '.join(diff)}",
-                )
-            )
+    texts: dict[int, str] = {}  # position of a signed result -> its canonical text
+    for index, (candidate, digest) in enumerate(
+        zip(selection.candidates, candidate_hashes, strict=True)
+    ):
+        n = position.get(digest)
+        if n is None:
+            continue  # counted in the candidate set finding
+        if n not in texts:
+            texts[n] = _canonical(results[n].to_dict())
+        if texts[n] != _canonical(candidate.to_dict()):
+            findings.append(_candidate_difference(index, candidate, results[n]))
     identities = {tuple(getattr(c, name) for name in IDENTITY) for c in selection.candidates}
     if len(identities) > 1:
         findings.append(
@@ -390,6 +429,22 @@ def _bind_selection(manifest: object, parents: Parents) -> list[ChainFinding]:
             )
         )
     return findings
+
+
+def _candidate_difference(
+    index: int, candidate: CustomerBenchmarkResult, parent: CustomerBenchmarkResult
+) -> ChainFinding:
+    """The finding for ``candidates[index]``, naming each field that differs from its parent."""
+    signed = parent.to_dict()
+    diff = [
+        key
+        for key, value in candidate.to_dict().items()
+        if _canonical(value) != _canonical(signed.get(key))
+    ]
+    return error(
+        "bind_selection_candidate",
+        f"candidates[{index}] differs from its signed benchmark result in {', '.join(diff)}",
+    )
 
 
 # -- deployment <- selection -------------------------------------------------------------------
@@ -762,6 +817,7 @@ _CHECKERS: Mapping[str, Callable[[object, Parents], list[ChainFinding]]] = {
 
 BINDING_CODES: tuple[str, ...] = (
     "bind_dataset_trace_unreadable",
+    "bind_dataset_trace_changed",
     "bind_dataset_hash",
     "bind_dataset_counts",
     "bind_dataset_findings",

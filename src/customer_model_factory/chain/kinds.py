@@ -328,12 +328,15 @@ def load_json_object(data: bytes, *, what: str) -> dict[str, Any]:
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """object_pairs_hook: refuse an object that names one key twice (parsers disagree on it)."""
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
+    result = dict(pairs)
+    if len(result) == len(pairs):
+        return result  # every key distinct: the common case, checked without a Python loop
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
             raise ManifestError(f"duplicate JSON key {key!r}")
-        result[key] = value
-    return result
+        seen.add(key)
+    raise AssertionError("dict() dropped a pair although every key is distinct")
 
 
 def _reject_constant(name: str) -> Any:

@@ -4,7 +4,9 @@
 when the report is ok and the given keys meet the ``promotion`` role's threshold.
 ``release_status`` says where a release stands; a promotion record counts only when it verifies
 like any other record (its own signatures meet the promotion threshold at its log index, it is
-included under the signed checkpoint) and it binds to this release gate.
+included under the signed checkpoint) and it binds to this release gate. Both take the ``name``
+a release was asked for by (a ref is an unsigned name) and refuse a gate whose own
+``release_id`` differs (``ref_release_mismatch``).
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from ..release_gate import CustomerReleaseGateManifest
 from .bindings import check_bindings
 from .findings import WARNING, ChainError, ChainFinding, Where, error
 from .kinds import PROMOTION, PROMOTION_SCHEMA, RELEASE_GATE, PromotionRecord
-from .source import ChainSource, LedgerSource, SourceEntry
+from .source import ChainSource, SourceEntry
 from .verify import (
     ChainContext,
     ChainReport,
     RecordCheck,
     check_record,
     open_context,
+    release_name_findings,
     require_blob_id,
     verify_in_context,
 )
@@ -90,15 +93,20 @@ def release_status(
     trust: TrustPolicy | PublicKey,
     as_of: datetime,
     deep: bool = False,
+    name: str | None = None,
 ) -> ReleaseStatus:
     """Return the status of release gate ``release_blob_id`` as of ``as_of`` (pure, like verify).
 
-    ``deep`` as in ``verify_release_chain``. A source read error gives ``broken`` with
+    ``deep`` as in ``verify_release_chain``. ``name``: the release name the gate was found by
+    (a ref), if any; a gate whose ``release_id`` is not ``name`` is ``broken`` with
+    ``ref_release_mismatch`` first. A source read error gives ``broken`` with
     ``source_unreadable``; a malformed id ValueError.
     """
     require_blob_id(release_blob_id)
     try:
-        return _release_status(source, release_blob_id, trust=trust, as_of=as_of, deep=deep)
+        return _release_status(
+            source, release_blob_id, trust=trust, as_of=as_of, deep=deep, name=name
+        )
     except (LedgerError, OSError) as exc:
         finding = error("source_unreadable", f"the source cannot be read: {exc}")
         return ReleaseStatus(BROKEN, release_blob_id, (finding,))
@@ -111,12 +119,14 @@ def _release_status(
     trust: TrustPolicy | PublicKey,
     as_of: datetime,
     deep: bool,
+    name: str | None,
 ) -> ReleaseStatus:
     """``release_status`` without the guard against source read errors."""
+    named = _name_findings(source, release_blob_id, name)
     if not any(e.kind == RELEASE_GATE for e in source.entries_for_blob(release_blob_id)):
-        return ReleaseStatus(NOT_FOUND, release_blob_id, ())
+        return ReleaseStatus(BROKEN if named else NOT_FOUND, release_blob_id, tuple(named))
     context, opened = open_context(source, trust=trust, as_of=as_of)
-    report, checks = verify_in_context(context, release_blob_id, opened, deep=deep)
+    report, checks = verify_in_context(context, release_blob_id, [*named, *opened], deep=deep)
     if not report.ok:
         blocking = {finding.code for finding in report.findings if finding.blocking}
         status = RECORDED if blocking <= PENDING_CODES else BROKEN
@@ -132,6 +142,13 @@ def _release_status(
         promotion_blob_id=promotion.blob_id,
         promotion_index=promotion.index,
     )
+
+
+def _name_findings(
+    source: ChainSource, release_blob_id: str, name: str | None
+) -> list[ChainFinding]:
+    """Return ``release_name_findings`` for a release asked for by ``name``; none without one."""
+    return [] if name is None else release_name_findings(source, release_blob_id, name)
 
 
 def find_promotion(
@@ -216,17 +233,23 @@ def promote_release(
     time: str,
     tool_version: str,
     deep: bool = True,
+    name: str | None = None,
 ) -> ChainReport:
     """Verify the release chain; append a signed promotion record only if the report is ok.
 
     Promotion is the one irreversible act, so by default it verifies ``deep`` (every trace row
-    re-validated against the dataset report). Returns the report either way (nothing is written
-    when it is not ok). Raises ChainError, writing nothing, when ``signers`` do not meet the
-    ``promotion`` role's threshold. The caller commits the writer; the promotion then counts
-    once a checkpoint covers it.
+    re-validated against the dataset report). ``name``, the release name the gate was found by
+    (a ref), must be the gate's own ``release_id`` (``ref_release_mismatch``, reported first).
+    Returns the report either way (nothing is written when it is not ok). Raises ChainError,
+    writing nothing, when ``signers`` do not meet the ``promotion`` role's threshold. The
+    caller commits the writer; the promotion then counts once a checkpoint covers it.
     """
-    context, opened = open_context(LedgerSource(ledger), trust=trust, as_of=as_of)
-    report, checks = verify_in_context(context, release_blob_id, opened, deep=deep)
+    from .ledger_source import LedgerSource  # lazy: verifying a bundle never loads the store
+
+    source = LedgerSource(ledger)
+    named = _name_findings(source, release_blob_id, name)
+    context, opened = open_context(source, trust=trust, as_of=as_of)
+    report, checks = verify_in_context(context, release_blob_id, [*named, *opened], deep=deep)
     if not report.ok:
         return report
     gate = _verified_gate(checks, release_blob_id)

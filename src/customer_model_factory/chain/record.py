@@ -14,6 +14,7 @@ root keys.
 from __future__ import annotations
 
 import hashlib
+import io
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,12 +23,12 @@ from .._hashing import HashMismatchError
 from ..ledger.dsse import Envelope
 from ..ledger.errors import IntegrityError, LedgerError
 from ..ledger.keys import PrivateKey
-from ..ledger.objects import hash_file
+from ..ledger.objects import ObjectNotFoundError
 from ..ledger.policy import POLICY_KIND, PolicyRecord, TrustPolicy, verify_policy_chain
 from ..ledger.statement import PAYLOAD_TYPE, Parent, RecordStatement
 from ..ledger.store import Ledger, LedgerWriter, LogEntry
 from ..timestamps import parse_instant
-from ..trace_files import trace_rows_hash, write_canonical_trace
+from ..trace_files import hash_trace_rows, iter_trace_rows_from, write_canonical_trace
 from .bindings import check_bindings
 from .findings import ChainError, ChainFinding, error
 from .kinds import (
@@ -39,7 +40,7 @@ from .kinds import (
     parent_kind_problems,
     parse_manifest,
 )
-from .source import LedgerSource
+from .ledger_source import LedgerSource
 from .verify import load_policy_records
 
 # Codes of the refusals this module raises besides ``bind_*`` and ``policy_*`` (docs/chain.md
@@ -169,13 +170,10 @@ def _trace_problem(data: bytes) -> ChainFinding | None:
     Only the canonical array's id is the ``dataset_hash`` of its rows, which the chain's default
     binding check relies on; ``record_trace_file`` produces it from any trace file.
     """
-    with tempfile.TemporaryDirectory(prefix="cmf-trace-") as directory:
-        path = Path(directory) / "trace"
-        path.write_bytes(data)
-        try:
-            rows_hash = trace_rows_hash(path)
-        except ValueError as exc:
-            return error("manifest_invalid", f"trace dataset: {exc}", kind=TRACE_DATASET)
+    try:
+        rows_hash = hash_trace_rows(iter_trace_rows_from(io.BytesIO(data), "trace"))
+    except ValueError as exc:
+        return error("manifest_invalid", f"trace dataset: {exc}", kind=TRACE_DATASET)
     if rows_hash != hashlib.sha256(data).hexdigest():
         return error(
             "trace_not_canonical",
@@ -266,15 +264,21 @@ def _parent_kinds(
 def _load_parents(
     ledger: Ledger, parent_kinds: dict[str, str]
 ) -> tuple[dict[str, list[object]], list[ChainFinding]]:
-    """Load and verify every parent blob; return them grouped by kind, and the findings."""
+    """Load every parent; return them grouped by kind, and the findings.
+
+    A manifest is re-hashed and parsed here; a trace dataset only located (see below).
+    """
     loaded: dict[str, list[object]] = {}
     findings: list[ChainFinding] = []
     for blob_id, kind in parent_kinds.items():
         try:
             if kind == TRACE_DATASET:
+                # Not hashed here: its one reader, the dataset report's binding (always deep
+                # when recording), hashes the bytes it parses (``bind_dataset_trace_changed``),
+                # so a large trace is read once, and never swapped between a check and a read.
                 path = ledger.objects.path(blob_id)
-                if hash_file(path) != blob_id:
-                    raise IntegrityError(f"blob {blob_id}: content does not hash to its id")
+                if not path.is_file():
+                    raise ObjectNotFoundError(f"blob {blob_id} is not in the object store")
                 parent: object = TraceDataset(blob_id, path)
             else:
                 parent = parse_manifest(kind, ledger.objects.get(blob_id))

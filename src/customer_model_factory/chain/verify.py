@@ -16,7 +16,7 @@ never as an exception. In order it checks:
    trace rows are re-validated only when ``deep`` (by default its ``dataset_hash`` must equal
    the re-hashed canonical trace blob's id);
 5. the gate's own verdict, and that a monitoring manifest not ``within_control`` is covered by
-   an accepted, unexpired risk linked to it.
+   an accepted risk linked to it, unexpired both at the gate's ``generated_at`` and at ``as_of``.
 
 docs/chain.md lists every code.
 """
@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from .._hashing import HashMismatchError
+from .._manifest import memoized_hashes
 from ..ledger.checkpoint import Checkpoint, open_checkpoint
 from ..ledger.dsse import Envelope, verify_envelope
 from ..ledger.errors import FormatError, LedgerError, ProofError, SignatureError
@@ -101,6 +102,7 @@ VERIFY_CODES = (
     "inclusion_proof_invalid",
     "release_not_promotable",
     "monitoring_not_within_control",
+    "ref_release_mismatch",
 )
 
 
@@ -158,11 +160,16 @@ class ChainReport:
 
 @dataclass(frozen=True)
 class ChainContext:
-    """What every record check needs: the source, the verified policy chain and checkpoint."""
+    """What every record check needs: the source, the verified policy chain and checkpoint.
+
+    ``as_of`` is the clock reading they were verified at (``open_context``); judging a release
+    gate's verdict needs it, so a context without one (a whole-ledger audit) cannot judge one.
+    """
 
     source: ChainSource
     policies: PolicyChain | None
     checkpoint: Checkpoint | None
+    as_of: datetime | None = None
 
     @property
     def origin(self) -> str | None:
@@ -226,14 +233,17 @@ def verify_in_context(
     """Walk and check the release chain under an opened context; return the report and checks.
 
     ``findings`` are the context's own (policy, checkpoint) findings, reported first; ``deep``
-    is passed to the bindings (``bindings.check_bindings``).
+    is passed to the bindings (``bindings.check_bindings``). Every manifest is parsed here and
+    never changed, so each one's self-hash is recomputed once (``memoized_hashes``), however
+    many checks compare it.
     """
     collected = list(findings)
-    checks = walk(context, release_blob_id, RELEASE_GATE)
-    for check in checks.values():
-        collected.extend(check.findings)
-    collected.extend(_all_bindings(checks, deep=deep))
-    collected.extend(_gate_verdict(checks, release_blob_id))
+    with memoized_hashes():
+        checks = walk(context, release_blob_id, RELEASE_GATE)
+        for check in checks.values():
+            collected.extend(check.findings)
+        collected.extend(_all_bindings(checks, deep=deep))
+        collected.extend(_gate_verdict(checks, release_blob_id, as_of=_verdict_clock(context)))
     chain = context.policies
     report = ChainReport(
         release_blob_id=release_blob_id,
@@ -273,7 +283,7 @@ def open_context(
     for entry in policy_entries:
         if entry.index in verified:
             findings.extend(_inclusion_findings(source, entry, checkpoint))
-    return ChainContext(source, chain, checkpoint), findings
+    return ChainContext(source, chain, checkpoint, as_of), findings
 
 
 def load_policy_records(
@@ -634,9 +644,17 @@ def audit_bindings(
     ``parent_edges_invalid``, ``parent_invalid`` (a named parent's intact blob is not a manifest
     of the kind named) and the ``bind_*`` codes. Signatures, trust and inclusion
     are not judged here, and a record whose own blob, envelope or statement is missing or
-    damaged is skipped: fsck reports those. Each (blob, kind) is parsed once. Source read errors
-    propagate.
+    damaged is skipped: fsck reports those. Each (blob, kind) is parsed once, and its self-hash
+    recomputed at most once (``memoized_hashes``). Source read errors propagate.
     """
+    with memoized_hashes():
+        return _audit_bindings(source, entries, deep=deep)
+
+
+def _audit_bindings(
+    source: ChainSource, entries: Iterable[SourceEntry], *, deep: bool
+) -> list[ChainFinding]:
+    """``audit_bindings`` without its hash memo (the caller opens it)."""
     parsed: dict[tuple[str, str], tuple[object | None, list[ChainFinding]]] = {}
 
     def manifest_of(where: Where) -> tuple[object | None, list[ChainFinding]]:
@@ -740,8 +758,15 @@ def _parent_manifest(
     return None
 
 
+def _verdict_clock(context: ChainContext) -> datetime:
+    """Return the context's ``as_of``; a release verdict without a clock is a caller error."""
+    if context.as_of is None:
+        raise ValueError("judging a release needs a context opened at an as_of (open_context)")
+    return context.as_of
+
+
 def _gate_verdict(
-    checks: dict[tuple[str, str], RecordCheck], release_blob_id: str
+    checks: dict[tuple[str, str], RecordCheck], release_blob_id: str, *, as_of: datetime
 ) -> list[ChainFinding]:
     """Return the gate's own refusal and an unexcused monitoring breach, if any."""
     root = checks[(release_blob_id, RELEASE_GATE)]
@@ -758,7 +783,7 @@ def _gate_verdict(
     monitoring = _parent_manifest(checks, root, MONITORING_MANIFEST, CustomerMonitoringManifest)
     register = _parent_manifest(checks, root, RISK_REGISTER, CustomerRiskRegister)
     if monitoring is not None and register is not None:
-        problem = monitoring_problem(gate, monitoring, register)
+        problem = monitoring_problem(gate, monitoring, register, as_of=as_of)
         if problem is not None:
             findings.append(where.error("monitoring_not_within_control", problem))
     return findings
@@ -768,13 +793,19 @@ def monitoring_problem(
     gate: CustomerReleaseGateManifest,
     monitoring: CustomerMonitoringManifest,
     register: CustomerRiskRegister,
+    *,
+    as_of: datetime,
 ) -> str | None:
     """Return why a monitoring status other than within_control is not excused, or None.
 
     Excused only by a risk in the register with status ``accepted`` whose
     ``linked_artifact_hashes["monitoring_hash"]`` is this monitoring manifest's recomputed hash
-    and whose ``expires_at`` is not before the gate's ``generated_at`` (both parsed instants).
+    and whose ``expires_at`` is before neither the gate's ``generated_at`` nor ``as_of`` (the
+    verifier's clock: an acceptance that lapsed after the gate was generated no longer covers a
+    promotion judged later). Instants are parsed (RFC 3339); ``as_of`` must be timezone-aware.
     """
+    if not isinstance(as_of, datetime) or as_of.utcoffset() is None:
+        raise ValueError("as_of: expected an aware datetime (with a UTC offset)")
     if monitoring.health_status == WITHIN_CONTROL:
         return None
     status = f"monitoring health is {monitoring.health_status!r}"
@@ -783,6 +814,7 @@ def monitoring_problem(
     except ValueError as exc:
         return f"{status}; no accepted risk can be checked for expiry: {exc}"
     monitoring_hash = monitoring.recompute_hash()
+    lapsed: list[str] = []
     for risk in register.risks:
         if risk.status != "accepted":
             continue
@@ -792,8 +824,46 @@ def monitoring_problem(
             expires = parse_instant(risk.expires_at, field=f"risk {risk.risk_id}.expires_at")
         except ValueError:
             continue
-        if expires >= generated:
+        before = _lapse(expires, gate.generated_at, generated, as_of)
+        if before is None:
             return None
+        lapsed.append(f"accepted risk {risk.risk_id} expired at {risk.expires_at}, before {before}")
+    if lapsed:
+        return f"{status} and every accepted risk linked to it has expired: {'; '.join(lapsed)}"
     return (
         f"{status} and no accepted, unexpired risk is linked to monitoring hash {monitoring_hash}"
     )
+
+
+def _lapse(
+    expires: datetime, generated_text: str, generated: datetime, as_of: datetime
+) -> str | None:
+    """Return which instant an acceptance expiring at ``expires`` lapsed before, or None."""
+    if expires < generated:
+        return f"the gate's generated_at {generated_text}"
+    if expires < as_of:
+        return f"as_of {as_of.isoformat()}"
+    return None
+
+
+def release_name_findings(
+    source: ChainSource, release_blob_id: str, name: str
+) -> list[ChainFinding]:
+    """Confirm that the release name ``name`` (a ref: unsigned) names this release gate.
+
+    Empty when blob ``release_blob_id`` is a release gate manifest (hash-true, its self-hash
+    recomputed) whose own ``release_id``, a field of the signed blob, is ``name``; otherwise one
+    ``ref_release_mismatch`` finding, so that a ref pointed at another release's gate never has
+    that release verified under the name asked for. Source read errors propagate.
+    """
+    where = Where(release_blob_id, RELEASE_GATE)
+    problems: list[ChainFinding] = []
+    gate = _manifest(source, where, problems)
+    if isinstance(gate, CustomerReleaseGateManifest):
+        if gate.release_id == name:
+            return []
+        detail = f"the name {name!r} resolves to the release gate of {gate.release_id!r}"
+    else:
+        reason = problems[0].message if problems else "the blob is not a release gate"
+        detail = f"the name {name!r} cannot be confirmed: {reason}"
+    return [where.error("ref_release_mismatch", detail)]

@@ -33,11 +33,10 @@ from ._common import (
     open_ledger,
     print_findings,
     read_passphrase,
-    resolve_blob,
     resolve_trust,
-    trust_line,
     trust_options,
 )
+from .release import resolve_named_release, trust_json, warn_if_first_use
 
 if TYPE_CHECKING:
     from ..bundle.verify import BundleReport, Expectation
@@ -138,8 +137,9 @@ def bundle_export(
     moment = as_of or now()
     old = since_checkpoint.read_bytes() if since_checkpoint is not None else None
     with open_ledger(ledger_dir) as ledger:
-        gate = resolve_blob(ledger, release_ref)
+        gate = resolve_named_release(ledger, release_ref)
         trust = resolve_trust(ledger, trust_file)
+        warn_if_first_use(trust, as_json)
         exported = export_bundle(
             ledger,
             gate,
@@ -160,7 +160,7 @@ def bundle_export(
         "blobs": len(exported.blobs),
         "omitted": list(exported.omitted),
         "consistency_from": exported.consistency.old_size if exported.consistency else None,
-        "trust": trust_line(trust),
+        "trust": trust_json(trust),
     }
     if as_json:
         emit_json(summary)
@@ -383,7 +383,7 @@ def proof(blob_ref: str, output: Path, index: int | None, ledger_dir: Path, as_j
     from ..bundle.tlogproof import format_tlog_proof, proof_for_blob
 
     with open_ledger(ledger_dir) as ledger:
-        blob_id = resolve_blob(ledger, blob_ref)
+        blob_id = resolve_named_release(ledger, blob_ref)  # a ref must name its own release
         made = proof_for_blob(ledger, blob_id, index=index)
     atomic_write_bytes(output, format_tlog_proof(made))
     if as_json:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
 
 from ._common import EXIT_FAILED, EXIT_OK, common_options, emit_json, print_findings, progress_rows
+
+ROOT_KEY = "INSECURE-root.pub"  # the pinned root of the demo's keys-example/
 
 
 @click.command()
@@ -28,9 +31,12 @@ def demo(ledger_dir: Path, as_json: bool, bundle_out: Path | None) -> int:
     it refuses anything else (exit 2). Last, it exports the release as an offline bundle and
     verifies that file against the pinned example root key alone, as a customer would.
     """
-    from ..pipeline import run_demo
+    from ..pipeline import package_demo_dir, run_demo
 
-    summary = run_demo(ledger_dir, rows=progress_rows("validating traces"), bundle=bundle_out)
+    data = package_demo_dir()
+    summary = run_demo(
+        ledger_dir, data=data, rows=progress_rows("validating traces"), bundle=bundle_out
+    )
     offline_ok = summary.bundle is not None and summary.bundle.verified
     if as_json:
         emit_json(summary.to_dict())
@@ -59,8 +65,21 @@ def demo(ledger_dir: Path, as_json: bool, bundle_out: Path | None) -> int:
             f"pinned root key INSECURE-root.pub and no ledger: {verdict}"
         )
         print_findings(summary.bundle.findings)
-    click.echo(
-        f"next: cmf release verify {summary.release_id} --ledger {summary.ledger} "
-        "--trust <keys-example>/INSECURE-root.pub"
-    )
+    # The demo's own clock: the example's accepted risk and policy expire, the command must not.
+    command = ["cmf", "release", "verify", summary.release_id, "--ledger", str(summary.ledger)]
+    command += ["--trust", str(_root_key_to_print(data)), "--as-of", summary.as_of]
+    click.echo(f"next: {shlex.join(command)}")
     return EXIT_OK if summary.promoted and offline_ok else EXIT_FAILED
+
+
+def _root_key_to_print(data: Path) -> Path:
+    """Return the root key the demo pinned, spelled so that a pasted command finds it here.
+
+    ``keys-example/INSECURE-root.pub`` when the current directory holds that very key (the
+    repository root), otherwise the absolute path of the copy the demo read from ``data``.
+    """
+    used = data / "keys-example" / ROOT_KEY
+    local = Path("keys-example") / ROOT_KEY
+    if local.is_file() and local.read_bytes() == used.read_bytes():
+        return local
+    return used.resolve()

@@ -1,12 +1,18 @@
 """``cmf release gate|promote|verify|status``: the release gate and what follows it.
 
 A release is named by its gate's blob id, a unique prefix, its release id (the ref set when the
-gate was recorded) or the gate file. Verification is ``chain.verify_release_chain``: a pure
-function of the ledger, the pinned trust root (``--trust``) and the clock (``--as-of``).
+gate was recorded) or the gate file. A ref is an unsigned name: a release asked for by one must
+be a gate whose own ``release_id`` is that name (``ref_release_mismatch``). Verification is
+``chain.verify_release_chain``: a pure function of the ledger, the pinned trust root
+(``--trust``) and the clock (``--as-of``). Without ``--trust`` the ledger's first policy is
+trusted on first use, which every command resolving a trust root says on stderr (or, with
+``--json``, as ``"trust": "tofu"``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +22,7 @@ import click
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
+    TRUST_ENV,
     common_options,
     emit_json,
     load_log_key,
@@ -33,6 +40,59 @@ from ._common import (
 
 if TYPE_CHECKING:
     from ..chain import ChainReport
+    from ..inputs import Trust
+    from ..ledger.store import Ledger
+
+_FULL_ID = re.compile(r"[0-9a-f]{64}")
+
+
+# --- names and trust, shared with ``cmf verify`` and ``cmf bundle export`` / ``cmf proof`` --------
+
+
+def resolve_release(ledger: Ledger, text: str) -> tuple[str, str | None]:
+    """Return (blob id, release name) for RELEASE: the name is ``text`` when it resolved as a
+    ref, None when it was a blob id, a prefix or a file (``resolve_blob``'s order: a full id
+    first, then a ref)."""
+    from ..ledger.errors import LedgerError
+
+    if _FULL_ID.fullmatch(text) is None:
+        try:
+            return ledger.ref(text), text
+        except LedgerError:  # no such ref, or not a ref name: a prefix or a file, then
+            pass
+    return resolve_blob(ledger, text), None
+
+
+def resolve_named_release(ledger: Ledger, text: str) -> str:
+    """Return the blob id RELEASE names; ChainError (exit 1, every finding printed) when it is
+    a ref to a gate whose own ``release_id`` is not that name."""
+    from ..chain import ChainError, LedgerSource
+    from ..chain.verify import release_name_findings
+
+    blob_id, name = resolve_release(ledger, text)
+    if name is not None:
+        problems = release_name_findings(LedgerSource(ledger), blob_id, name)
+        if problems:
+            raise ChainError(problems)
+    return blob_id
+
+
+def trust_json(trust: Trust) -> str:
+    """Return the ``"trust"`` value of a command's JSON: the pinned file, or ``"tofu"``."""
+    return trust.source if trust.pinned else "tofu"
+
+
+def warn_if_first_use(trust: Trust, as_json: bool) -> None:
+    """Say on stderr, in one line, that the trust root was taken on first use and how to pin
+    it; with ``--json`` the document's ``"trust": "tofu"`` says it instead."""
+    if trust.pinned or as_json:
+        return
+    click.echo(
+        f"cmf: warning: trust on first use: {trust.source} is trusted only because the ledger "
+        f"holds it; pin a root key or policy obtained out of band with --trust FILE "
+        f"(or {TRUST_ENV})",
+        err=True,
+    )
 
 
 class ReleaseGroup(click.Group):
@@ -106,18 +166,22 @@ def release_verify(
     (docs/chain.md section 5).
     """
     from ..chain import LedgerSource, verify_release_chain
+    from ..chain.verify import release_name_findings
     from ..inputs import key_names
 
     moment = as_of or now()
     with open_ledger(ledger_dir) as ledger:
-        gate = resolve_blob(ledger, release_ref)
+        gate, name = resolve_release(ledger, release_ref)
         trust = resolve_trust(ledger, trust_file)
-        report = verify_release_chain(
-            LedgerSource(ledger), gate, trust=trust.root, as_of=moment, deep=deep
-        )
+        warn_if_first_use(trust, as_json)
+        source = LedgerSource(ledger)
+        report = verify_release_chain(source, gate, trust=trust.root, as_of=moment, deep=deep)
+        if name is not None:
+            named = release_name_findings(source, gate, name)
+            report = dataclasses.replace(report, findings=(*named, *report.findings))
     names = key_names(report.policy)
     if as_json:
-        emit_json({**report.to_dict(), "trust": trust_line(trust), "as_of": moment.isoformat()})
+        emit_json({**report.to_dict(), "trust": trust_json(trust), "as_of": moment.isoformat()})
     else:
         _print_report(report, trust_line(trust), moment, "verified", names)
     return EXIT_OK if report.ok else EXIT_FAILED
@@ -143,11 +207,12 @@ def release_status(
 
     moment = as_of or now()
     with open_ledger(ledger_dir) as ledger:
-        gate = resolve_blob(ledger, release_ref)
+        gate, name = resolve_release(ledger, release_ref)
         trust = resolve_trust(ledger, trust_file)
-        status = status_of(LedgerSource(ledger), gate, trust=trust.root, as_of=moment)
+        warn_if_first_use(trust, as_json)
+        status = status_of(LedgerSource(ledger), gate, trust=trust.root, as_of=moment, name=name)
     if as_json:
-        emit_json({**status.to_dict(), "trust": trust_line(trust), "as_of": moment.isoformat()})
+        emit_json({**status.to_dict(), "trust": trust_json(trust), "as_of": moment.isoformat()})
     else:
         click.echo(trust_line(trust))
         click.echo(f"{status.status}: release gate {gate}")
@@ -192,14 +257,17 @@ def release_promote(
     moment = as_of or now()
     time = statement_time(record_time)
     with open_ledger(ledger_dir) as ledger:
-        gate = resolve_blob(ledger, release_ref)
+        gate, name = resolve_release(ledger, release_ref)
         trust = resolve_trust(ledger, trust_file)
+        warn_if_first_use(trust, as_json)
         with ledger.writer(log_key=log_key) as writer:
             # Checked under the writer lock, so two concurrent promoters cannot both append.
-            status = status_of(LedgerSource(ledger), gate, trust=trust.root, as_of=moment)
+            status = status_of(
+                LedgerSource(ledger), gate, trust=trust.root, as_of=moment, name=name
+            )
             if status.status == "promoted":
                 writer.abort()
-                return _already_promoted(status.to_dict(), gate, trust_line(trust), as_json)
+                return _already_promoted(status.to_dict(), gate, trust, as_json)
             report = promote_release(
                 ledger,
                 writer,
@@ -209,6 +277,7 @@ def release_promote(
                 signers=signers,
                 time=time,
                 tool_version=tool_version(),
+                name=name,
             )
             index = ledger.size + writer.pending - 1 if report.ok else None
     names = key_names(report.policy)
@@ -216,7 +285,7 @@ def release_promote(
         **report.to_dict(),
         "promoted": report.ok,
         "promotion_index": index,
-        "trust": trust_line(trust),
+        "trust": trust_json(trust),
         "as_of": moment.isoformat(),
     }
     if as_json:
@@ -228,12 +297,13 @@ def release_promote(
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-def _already_promoted(status: dict[str, Any], gate: str, trust: str, as_json: bool) -> int:
+def _already_promoted(status: dict[str, Any], gate: str, trust: Trust, as_json: bool) -> int:
     """Report a release that a valid promotion already covers (nothing is written)."""
     if as_json:
-        emit_json({**status, "promoted": True, "already_promoted": True, "trust": trust})
+        document = {**status, "promoted": True, "already_promoted": True}
+        emit_json({**document, "trust": trust_json(trust)})
     else:
-        click.echo(trust)
+        click.echo(trust_line(trust))
         click.echo(
             f"already promoted: release gate {gate} (promotion at log index "
             f"{status['promotion_index']}); nothing written"

@@ -23,12 +23,16 @@ from ._common import (
 if TYPE_CHECKING:
     from ..ledger.store import Ledger
 
+# A bound on what a typo can fork; fsck itself never starts more workers than it has work for.
+MAX_JOBS = 256
+
 _JOBS = click.option(
     "--jobs",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, MAX_JOBS),
     default=0,
     show_default=True,
-    help="Worker processes for the per-entry checks (0: automatic, 1: none).",
+    help=f"Worker processes for the per-entry checks (0: automatic, 1: none; at most "
+    f"{MAX_JOBS}, and never more than the ledger has work for).",
 )
 
 
@@ -66,16 +70,18 @@ def verify(
     from ..chain.findings import ChainFinding
     from ..ledger.errors import LedgerError
     from ..pipeline import binding_findings, fsck_findings, resolve_trust, trust_findings
+    from .release import trust_json, warn_if_first_use
 
     moment = as_of or now()
     with _open_for_audit(ledger_dir) as ledger:
         _announce(ledger.size)
         findings = fsck_findings(ledger, jobs=jobs)
         findings.extend(binding_findings(ledger))
-        source = ""
+        source, trusted = "", ""
         try:
             trust = resolve_trust(ledger, trust_file)
-            source = trust_line(trust)
+            source, trusted = trust_line(trust), trust_json(trust)
+            warn_if_first_use(trust, as_json)
             findings.extend(trust_findings(ledger, trust, moment))
         except LedgerError as exc:
             findings.append(ChainFinding("policy_unreadable", "error", str(exc)))
@@ -87,7 +93,7 @@ def verify(
                 "ok": ok,
                 "size": size,
                 "as_of": moment.isoformat(),
-                "trust": source,
+                "trust": trusted,
                 "findings": [finding.to_dict() for finding in findings],
             }
         )

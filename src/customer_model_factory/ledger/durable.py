@@ -3,6 +3,10 @@
 A rename or a new directory entry is durable only once its parent directory is fsynced; file
 contents are durable only once the file is fsynced. These helpers make that discipline explicit
 so that callers can order their barriers (data first, then whatever points at it).
+
+``concurrent.futures`` (which loads ``logging``) is imported when the first job is submitted,
+not with this module: commands that only read and verify never start the pool and should not
+pay its start-up.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ import functools
 import os
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._jsonfile import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 # Enough concurrent fsyncs (and file creations) for the filesystem journal to group them into
 # few commits, few enough not to swamp a shared machine.
@@ -36,6 +42,8 @@ def _fsync_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # lazy: see the module docstring
+
             _pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="cmf-fsync")
         return _pool
 
@@ -69,6 +77,17 @@ def results(futures: Iterable[Future[_T]]) -> list[_T]:
     waiting = list(futures)
     wait(waiting)
     return [future.result() for future in waiting]
+
+
+def wait(futures: Iterable[Future[Any]]) -> None:
+    """Block until every future in ``futures`` is done (finished, failed or cancelled).
+
+    ``concurrent.futures.wait`` with ``ALL_COMPLETED``, imported here so that modules using
+    the pool need not import ``concurrent.futures`` themselves (see the module docstring).
+    """
+    from concurrent.futures import wait as wait_all
+
+    wait_all(futures)
 
 
 def _forget_pool_in_child() -> None:

@@ -643,6 +643,17 @@ def _worker_count(jobs: int, size: int) -> int:
     return jobs
 
 
+def plan_entry_work(jobs: int, size: int) -> tuple[int, list[tuple[int, int]]]:
+    """Return (worker processes, entry ranges) for ``jobs`` on a log of ``size`` entries.
+
+    Never more workers than ranges: a worker without a range would be forked only to idle (a
+    3-entry ledger gets at most 3, one of 0 or 1 entries none: it is checked in process).
+    """
+    workers = _worker_count(jobs, size)
+    ranges = _ranges(size, _task_count(size, workers))
+    return min(workers, max(1, len(ranges))), ranges
+
+
 def _ranges(size: int, parts: int) -> list[tuple[int, int]]:
     """Split [0, size) into at most ``parts`` contiguous, nearly equal ranges."""
     parts = max(1, min(parts, size))
@@ -676,11 +687,12 @@ def _submit(pool: Executor | None, fn: Callable[..., _T], *args: object) -> Futu
 def fsck(ledger: Ledger, *, jobs: int = 0) -> list[Finding]:
     """Verify the whole ledger; return every finding (an empty list means all is well).
 
-    ``jobs``: 0 picks automatically, 1 checks in this process, n > 1 uses n worker processes.
+    ``jobs``: 0 picks automatically, 1 checks in this process, n > 1 uses up to n worker
+    processes (never more than there are ranges of entries to check: ``plan_entry_work``).
     Open the ledger with ``Ledger.open(path, audit=True)`` so that damage which would stop a
     normal open is reported here instead.
     """
-    workers = _worker_count(jobs, ledger.size)
+    workers, ranges = plan_entry_work(jobs, ledger.size)
     findings = [Finding(code, message) for code, message in ledger.open_findings]
     keyring, key_findings = check_keyring(ledger)
     findings.extend(key_findings)
@@ -690,7 +702,6 @@ def fsck(ledger: Ledger, *, jobs: int = 0) -> list[Finding]:
     if workers > 1:
         pool = ProcessPoolExecutor(workers, mp_context=_process_context())
     try:
-        ranges = _ranges(ledger.size, _task_count(ledger.size, workers))
         if pool is None:
             keys = Keyring(raw_keys)
             entry_futures = [

@@ -3,7 +3,9 @@
 One key algorithm only (Ed25519, RFC 8032), so nothing downstream has to negotiate one. Encodings:
 
 * key id: lowercase hex SHA-256 of the 32-byte raw public key;
-* public key file: SubjectPublicKeyInfo PEM (``openssl pkey -pubin`` reads it);
+* public key file: SubjectPublicKeyInfo PEM (``openssl pkey -pubin`` reads it), read and
+  written here without ``cryptography``'s PEM machinery: an Ed25519 SubjectPublicKeyInfo is a
+  fixed 12-byte DER prefix and the 32 key bytes (RFC 8410 section 4);
 * private key file: PKCS#8 PEM, encrypted with the library's best available scheme when a
   passphrase is given;
 * C2SP signed-note key text (also Go's ``golang.org/x/mod/sumdb/note``): verifier key
@@ -25,12 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from .errors import FormatError, KeyFormatError
 
+# ``cryptography.hazmat.primitives.serialization`` (and the other algorithms' modules) cost
+# more start-up time than verifying a whole bundle's signatures: they are imported only by the
+# functions that handle private keys or diagnose a foreign key, never on the verify path.
+
 __all__ = [
+    "ED25519_SPKI_PREFIX",
     "PUBLIC_KEY_SIZE",
     "SEED_SIZE",
     "SIGNATURE_SIZE",
@@ -58,20 +64,19 @@ SIG_TYPE_COSIGNATURE_V1 = 0x04
 _KEY_TEXT_TYPES = (SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1)
 
 _SIGNER_KEY_PREFIX = "PRIVATE+KEY+"
-_HEX8 = re.compile(r"[0-9a-f]{8}")
-_STD_B64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
-_URL_B64 = re.compile(r"(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?")
+# Patterns, compiled (and cached by ``re``) on first use: most runs never need them.
+_HEX8 = r"[0-9a-f]{8}"
+_STD_B64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+_URL_B64 = r"(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?"
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _MAX_ECHO = 80  # longest input echoed back in an error message
-_ALGORITHM_NAMES: tuple[tuple[tuple[type, ...], str], ...] = (
-    ((rsa.RSAPrivateKey, rsa.RSAPublicKey), "RSA"),
-    ((ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey), "ECDSA"),
-    ((dsa.DSAPrivateKey, dsa.DSAPublicKey), "DSA"),
-    ((ed448.Ed448PrivateKey, ed448.Ed448PublicKey), "Ed448"),
-    ((x25519.X25519PrivateKey, x25519.X25519PublicKey), "X25519"),
-    ((x448.X448PrivateKey, x448.X448PublicKey), "X448"),
-)
+
+# RFC 8410 section 4: SEQUENCE { SEQUENCE { OID 1.3.101.112 }, BIT STRING (0 unused bits) },
+# the DER of every Ed25519 SubjectPublicKeyInfo up to its 32 key bytes (parameters absent).
+ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+_PEM_BEGIN = b"-----BEGIN PUBLIC KEY-----"  # RFC 7468 section 13 label
+_PEM_END = b"-----END PUBLIC KEY-----"
 
 
 # --- small shared encoders ---------------------------------------------------------------------
@@ -97,7 +102,7 @@ def decode_base64(
     if decoded is not None:
         return decoded
     # The rest only picks the message: the input is refused either way.
-    if _STD_B64.fullmatch(text) or (urlsafe_ok and _URL_B64.fullmatch(text)):
+    if re.fullmatch(_STD_B64, text) or (urlsafe_ok and re.fullmatch(_URL_B64, text)):
         raise error(f"{what}: {_echo(text)} is not canonical base64 (non-zero pad bits)")
     raise error(f"{what}: {_echo(text)} is not padded base64")
 
@@ -195,25 +200,31 @@ class PublicKey:
         return True
 
     def to_pem(self) -> bytes:
-        """Return the key as SubjectPublicKeyInfo PEM (RFC 8410 section 4)."""
-        return self._crypto().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        """Return the key as SubjectPublicKeyInfo PEM (RFC 8410 section 4, RFC 7468 section 13),
+        byte for byte what ``openssl pkey -pubout`` and ``cryptography`` write."""
+        body = base64.b64encode(ED25519_SPKI_PREFIX + self.raw)  # 60 characters: one line
+        return b"\n".join((_PEM_BEGIN, body, _PEM_END, b""))
 
     @classmethod
     def from_pem(cls, data: bytes) -> PublicKey:
-        """Parse SubjectPublicKeyInfo PEM; raise KeyFormatError unless it is an Ed25519 key."""
+        """Parse an Ed25519 SubjectPublicKeyInfo PEM strictly; KeyFormatError for anything else.
+
+        Accepted: exactly the BEGIN line, one line of canonical base64 of the 12-byte RFC 8410
+        prefix and the 32 key bytes, and the END line, with LF, CRLF or CR line ends and an
+        optional final one (what openssl and ``cryptography`` write). Refused, with a message
+        naming why: another label or algorithm, bad base64, a wrong prefix or length, and any
+        text before or after the block.
+        """
         if not isinstance(data, bytes):
             raise KeyFormatError(f"public key PEM: expected bytes, got {type(data).__name__}")
+        raw = _ed25519_spki_pem_key(data)
+        if raw is None:
+            raise _refused_public_pem(data)
         try:
-            loaded = serialization.load_pem_public_key(data)
-        except (ValueError, UnsupportedAlgorithm) as exc:
-            raise KeyFormatError(f"public key PEM: malformed or unsupported ({exc})") from None
-        if not isinstance(loaded, ed25519.Ed25519PublicKey):
-            raise KeyFormatError(
-                f"public key PEM: expected an Ed25519 key, got {_algorithm_name(loaded)}"
-            )
-        return cls(_raw_public(loaded))
+            ed25519.Ed25519PublicKey.from_public_bytes(raw)
+        except ValueError as exc:
+            raise KeyFormatError(f"public key PEM: not an Ed25519 public key ({exc})") from None
+        return cls(raw)
 
     def verifier_key(self, name: str, sig_type: int = SIG_TYPE_ED25519) -> str:
         """Return the C2SP verifier key text ``name+hex8+base64(type || key)``.
@@ -275,11 +286,7 @@ class PrivateKey:
     @property
     def seed(self) -> bytes:
         """The 32-byte RFC 8032 private key. Secret: handle with care."""
-        return self._key.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
+        return self._key.private_bytes_raw()
 
     @property
     def public_key(self) -> PublicKey:
@@ -294,6 +301,8 @@ class PrivateKey:
 
     def to_pem(self, passphrase: bytes | None = None) -> bytes:
         """Return PKCS#8 PEM; encrypted (best available scheme) when a passphrase is given."""
+        from cryptography.hazmat.primitives import serialization  # lazy: start-up of verify
+
         encryption: serialization.KeySerializationEncryption
         if passphrase is None:
             encryption = serialization.NoEncryption()
@@ -315,6 +324,8 @@ class PrivateKey:
             raise KeyFormatError(f"private key PEM: expected bytes, got {type(data).__name__}")
         if passphrase is not None:
             _check_passphrase(passphrase)
+        from cryptography.hazmat.primitives import serialization  # lazy: start-up of verify
+
         try:
             loaded = serialization.load_pem_private_key(data, passphrase)
         except TypeError:
@@ -361,7 +372,7 @@ class PrivateKey:
             raise KeyFormatError("signer key: expected PRIVATE+KEY+name+hash+key")
         name, hash_hex, encoded = parts
         check_key_name(name)
-        if not _HEX8.fullmatch(hash_hex):
+        if not re.fullmatch(_HEX8, hash_hex):
             raise KeyFormatError("signer key: key hash must be 8 lowercase hex digits")
         body = decode_base64(encoded, what="signer key")
         if len(body) != 1 + SEED_SIZE or body[0] != SIG_TYPE_ED25519:
@@ -439,7 +450,7 @@ def _verifier_key_type(text: str) -> int:
 def _parse_key_text(name: str, hash_hex: str, encoded: str, sig_type: int, what: str) -> PublicKey:
     """Check a verifier key's three fields and return its public key."""
     check_key_name(name)
-    if not _HEX8.fullmatch(hash_hex):
+    if not re.fullmatch(_HEX8, hash_hex):
         raise KeyFormatError(f"{what}: key hash must be 8 lowercase hex digits")
     body = decode_base64(encoded, what=what)
     if len(body) != 1 + PUBLIC_KEY_SIZE:
@@ -498,12 +509,63 @@ def _check_passphrase(passphrase: bytes) -> None:
 
 def _raw_public(key: ed25519.Ed25519PublicKey) -> bytes:
     """Return the 32 raw bytes of a ``cryptography`` Ed25519 public key."""
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return key.public_bytes_raw()
+
+
+def _ed25519_spki_pem_key(data: bytes) -> bytes | None:
+    """Return the 32 key bytes if ``data`` is exactly an Ed25519 SubjectPublicKeyInfo PEM block
+    (``PublicKey.from_pem``'s accepted form: RFC 7468 section 13, RFC 8410 section 4), else None.
+    """
+    lines = data.splitlines()  # RFC 7468 line ends (LF, CRLF, CR); drops one final line end
+    if len(lines) != 3 or lines[0] != _PEM_BEGIN or lines[2] != _PEM_END:
+        return None
+    try:
+        der = decode_base64(lines[1].decode("ascii"), what="public key PEM")
+    except (UnicodeDecodeError, KeyFormatError):
+        return None
+    if len(der) != len(ED25519_SPKI_PREFIX) + PUBLIC_KEY_SIZE:
+        return None
+    if not der.startswith(ED25519_SPKI_PREFIX):
+        return None
+    return der[len(ED25519_SPKI_PREFIX) :]
+
+
+def _refused_public_pem(data: bytes) -> KeyFormatError:
+    """Return the error explaining why ``data`` is not an accepted Ed25519 public key PEM.
+
+    Only for messages: ``cryptography``'s lenient parser names a foreign algorithm or what is
+    malformed. Whatever it makes of ``data``, the key is refused.
+    """
+    from cryptography.hazmat.primitives import serialization  # lazy: start-up of verify
+
+    try:
+        loaded = serialization.load_pem_public_key(data)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        return KeyFormatError(f"public key PEM: malformed or unsupported ({exc})")
+    if not isinstance(loaded, ed25519.Ed25519PublicKey):
+        return KeyFormatError(
+            f"public key PEM: expected an Ed25519 key, got {_algorithm_name(loaded)}"
+        )
+    return KeyFormatError(
+        "public key PEM: not in the one accepted form (the BEGIN PUBLIC KEY line, one line of "
+        "base64, the END line, nothing before or after)"
+    )
 
 
 def _algorithm_name(key: object) -> str:
     """Name a foreign key's algorithm for an error message."""
-    for kinds, name in _ALGORITHM_NAMES:
+    # Lazy: only a refused foreign key (already parsed by ``cryptography``) gets here.
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, rsa, x448, x25519
+
+    names: tuple[tuple[tuple[type, ...], str], ...] = (
+        ((rsa.RSAPrivateKey, rsa.RSAPublicKey), "RSA"),
+        ((ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey), "ECDSA"),
+        ((dsa.DSAPrivateKey, dsa.DSAPublicKey), "DSA"),
+        ((ed448.Ed448PrivateKey, ed448.Ed448PublicKey), "Ed448"),
+        ((x25519.X25519PrivateKey, x25519.X25519PublicKey), "X25519"),
+        ((x448.X448PrivateKey, x448.X448PublicKey), "X448"),
+    )
+    for kinds, name in names:
         if isinstance(key, kinds):
             return name
     return type(key).__name__

@@ -43,6 +43,12 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     """Return SHA-256(0x01 || left || right) for two 32-byte child hashes (RFC 6962 section 2.1)."""
     _require_hash(left, "left child hash")
     _require_hash(right, "right child hash")
+    return _checked_node_hash(left, right)
+
+
+def _checked_node_hash(left: bytes, right: bytes) -> bytes:
+    """``node_hash`` of two hashes the caller already checked are 32 bytes (proof verifiers
+    check every input once, up front; the running hash is a SHA-256 digest)."""
     return hashlib.sha256(_NODE_PREFIX + left + right).digest()
 
 
@@ -205,13 +211,13 @@ def verify_inclusion(
         if sn == 0:
             raise ProofError("inclusion proof is longer than the path to the root")
         if fn & 1 or fn == sn:
-            running = node_hash(element, running)
+            running = _checked_node_hash(element, running)
             # On the right edge the next sibling may be several levels up: skip the levels
             # where this node has no sibling.
             while not fn & 1 and fn != 0:
                 fn, sn = fn >> 1, sn >> 1
         else:
-            running = node_hash(running, element)
+            running = _checked_node_hash(running, element)
         fn, sn = fn >> 1, sn >> 1
     if sn != 0:
         raise ProofError("inclusion proof is shorter than the path to the root")
@@ -257,12 +263,12 @@ def verify_consistency(
         if sn == 0:
             raise ProofError("consistency proof is longer than the path to the root")
         if fn & 1 or fn == sn:
-            old_running = node_hash(element, old_running)
-            new_running = node_hash(element, new_running)
+            old_running = _checked_node_hash(element, old_running)
+            new_running = _checked_node_hash(element, new_running)
             while not fn & 1 and fn != 0:
                 fn, sn = fn >> 1, sn >> 1
         else:
-            new_running = node_hash(new_running, element)
+            new_running = _checked_node_hash(new_running, element)
         fn, sn = fn >> 1, sn >> 1
     if sn != 0:
         raise ProofError("consistency proof is shorter than the path to the root")

@@ -21,17 +21,18 @@ import os
 import re
 import secrets
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from . import durable
-from .durable import fsync_paths, make_dirs
+from .durable import fsync_paths, make_dirs, wait
 from .errors import FormatError, IntegrityError, LedgerError
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future  # imported lazily by durable: start-up of verify
+
     from _typeshed import WriteableBuffer
 
 BLOB_ID_PATTERN = re.compile(r"[0-9a-f]{64}")
@@ -95,18 +96,25 @@ def _chunks(fd: int) -> Iterator[bytes]:
 
 
 class BlobReader(io.RawIOBase):
-    """A streaming reader over one blob that re-hashes as it goes and verifies at EOF.
+    """A streaming reader over one blob that hashes every byte it hands out, checked at EOF.
 
-    Reaching end of file raises IntegrityError if the bytes read do not hash to the blob id; a
-    caller that stops early has not had the blob verified.
+    Reaching end of file raises IntegrityError if the bytes handed out do not hash to the blob
+    id, and so does every read after it: end of file is final, so bytes appended to the file
+    later are never handed out. Whoever parses everything this reader hands out, to its end,
+    has therefore parsed the blob itself, whatever the file's path names before or after. A
+    caller that stops early has not had the blob verified (``verify`` reads the rest).
     """
 
-    def __init__(self, blob_id: str, handle: io.FileIO) -> None:
+    def __init__(self, blob_id: str, handle: io.RawIOBase | io.BufferedIOBase) -> None:
+        """Read blob ``blob_id`` from ``handle``'s position on; ``close`` closes ``handle``.
+
+        FormatError if ``blob_id`` is not 64 lowercase hex characters.
+        """
         super().__init__()
-        self.blob_id = blob_id
+        self.blob_id = validate_blob_id(blob_id)
         self._handle = handle
         self._digest = hashlib.sha256()
-        self._verified = False
+        self._at_end = False
 
     def readable(self) -> bool:
         """Return True: this is a reader."""
@@ -115,26 +123,49 @@ class BlobReader(io.RawIOBase):
     def readinto(self, buffer: WriteableBuffer) -> int:
         """Fill ``buffer``; at EOF check the digest (IntegrityError on mismatch)."""
         view = memoryview(buffer).cast("B")
-        count = self._handle.readinto(view)
-        if count is None:
-            raise BlockingIOError("blob files are never opened non-blocking")
-        if count:
-            self._digest.update(view[:count])
-            return count
-        if len(view) and not self._verified:
-            self._check()
+        if not len(view):
+            return 0
+        if not self._at_end:
+            count = self._handle.readinto(view)
+            if count is None:
+                raise BlockingIOError("blobs are never read from a non-blocking file")
+            if count:
+                self._digest.update(view[:count])
+                return count
+            self._at_end = True
+        self._check()
         return 0
 
+    def hexdigest(self) -> str:
+        """Return the SHA-256 (lowercase hex) of the bytes handed out so far."""
+        return self._digest.hexdigest()
+
+    def verify(self) -> None:
+        """Read to end of file, hashing what is left; IntegrityError unless it is the blob."""
+        while self.read(CHUNK_SIZE):
+            pass
+
     def _check(self) -> None:
+        """Raise IntegrityError unless the bytes handed out hash to the blob id."""
         actual = self._digest.hexdigest()
         if actual != self.blob_id:
             raise IntegrityError(f"blob {self.blob_id}: content hashes to {actual}")
-        self._verified = True
 
     def close(self) -> None:
         """Close the underlying file."""
         self._handle.close()
         super().close()
+
+
+def open_blob_file(path: Path | str, blob_id: str) -> BlobReader:
+    """Open the file at ``path`` once, as blob ``blob_id``: a BlobReader over that one handle.
+
+    Every byte read through it is hashed and checked against ``blob_id`` at end of file, so
+    a file swapped or rewritten at ``path`` after some earlier check cannot be parsed as the
+    blob. FormatError for a malformed id (before the file is opened); OSError from opening.
+    """
+    validate_blob_id(blob_id)
+    return BlobReader(blob_id, io.FileIO(path, "rb"))
 
 
 @dataclass(frozen=True)

@@ -691,11 +691,13 @@ def verify_policy_chain(
 ) -> PolicyChain:
     """Walk the policy records forward from a pinned root (TUF 1.0 section 5.3, adapted).
 
-    Pure: no I/O, no clock but ``as_of``. The first record must be the pinned policy (same
-    canonical bytes) or, for a pinned key, a version whose root role holds the key and which
-    the key signed. Each next record must be version N+1 with the same origin, keep every
-    revocation, and be signed by a threshold of version N's root keys AND of its own (distinct,
-    unrevoked keys). The walk stops at the first bad record, reporting all its findings; then
+    Pure: no I/O, no clock but ``as_of``. A pinned policy starts the walk at the first record
+    of the same canonical bytes (earlier records are not judged: the verifier accepted that
+    version, so entries logged before it have no policy in effect); a pinned key starts it at
+    the first record, which must be a version whose root role holds the key and which the key
+    signed. Each next record must be version N+1 with the same origin, keep every revocation,
+    and be signed by a threshold of version N's root keys AND of its own (distinct, unrevoked
+    keys). The walk stops at the first bad record, reporting all its findings; then
     the latest verified version must not be expired as of ``as_of``. docs/trust-policy.md
     section 4 lists the checks in the order their findings are reported.
     """
@@ -705,8 +707,13 @@ def verify_policy_chain(
     records = tuple(records)
     if not all(isinstance(record, PolicyRecord) for record in records):
         raise TypeError("records: expected a sequence of PolicyRecord")
-    if not records:
-        return PolicyChain((), (_nothing_recorded(pinned),))
+    if isinstance(pinned, TrustPolicy):
+        start = _pinned_position(pinned, records)
+        if isinstance(start, PolicyFinding):
+            return PolicyChain((), (start,))
+        records = records[start:]
+    elif not records:
+        return PolicyChain((), (_no_record_for_key(pinned),))
     findings = _first_findings(pinned, records)
     if findings:
         return PolicyChain((), tuple(findings))
@@ -731,58 +738,72 @@ def verify_policy_chain(
     return PolicyChain(tuple(verified), tuple(findings))
 
 
-def _nothing_recorded(pinned: TrustPolicy | PublicKey) -> PolicyFinding:
-    """The finding for a log that holds no policy record at all."""
-    if isinstance(pinned, TrustPolicy):
-        return PolicyFinding(
-            "policy_rollback",
-            f"the log holds no trust policy record; the pinned version {pinned.version} is newer",
-            pinned.version,
-        )
+def _no_record_for_key(pinned: PublicKey) -> PolicyFinding:
+    """The finding for a pinned key when the log holds no policy record at all."""
     return PolicyFinding(
         "policy_pin_mismatch",
         f"the log holds no trust policy record signed by the pinned key {pinned.key_id}",
     )
 
 
+def _pinned_position(pinned: TrustPolicy, records: Sequence[PolicyRecord]) -> int | PolicyFinding:
+    """Return the position of the first record holding exactly the pinned policy, or the finding.
+
+    docs/trust-policy.md section 4, "Where the walk starts": same canonical bytes (compared by
+    their SHA-256, the blob id), hence the same version. Without one: ``policy_rollback`` when
+    the pin is newer than every record (the log is behind it), else ``policy_pin_mismatch``.
+    """
+    for position, record in enumerate(records):
+        if record.policy.blob_id == pinned.blob_id:
+            return position
+    if not records:
+        return PolicyFinding(
+            "policy_rollback",
+            f"the log holds no trust policy record; the pinned version {pinned.version} is newer",
+            pinned.version,
+        )
+    newest = max(record.policy.version for record in records)
+    if pinned.version > newest:
+        return PolicyFinding(
+            "policy_rollback",
+            f"the pinned version {pinned.version} is newer than every recorded version "
+            f"(newest {newest})",
+            pinned.version,
+        )
+    for record in records:
+        if record.policy.version == pinned.version:
+            return _finding(
+                "policy_pin_mismatch",
+                f"is not the pinned policy (blob {pinned.blob_id}); this is blob "
+                f"{record.policy.blob_id}",
+                record,
+            )
+    return PolicyFinding(
+        "policy_pin_mismatch",
+        f"the log holds no trust policy version {pinned.version} (the pinned one, blob "
+        f"{pinned.blob_id}); it holds versions "
+        f"{', '.join(str(v) for v in sorted({r.policy.version for r in records}))}",
+        pinned.version,
+    )
+
+
 def _first_findings(
     pinned: TrustPolicy | PublicKey, records: Sequence[PolicyRecord]
 ) -> list[PolicyFinding]:
-    """Check the first record: bound to its blob and statement, the pinned root, self-signed."""
+    """Check the first record: bound to its blob and statement, the pinned root, self-signed.
+
+    For a pinned policy the first record already is the pinned one (``_pinned_position``).
+    """
     first = records[0]
     found = _record_findings(first)
-    pin_problem = (
-        _policy_pin_problem(pinned, records)
-        if isinstance(pinned, TrustPolicy)
-        else _key_pin_problem(pinned, first)
-    )
-    if pin_problem is not None:
-        found.append(_finding(pin_problem[0], pin_problem[1], first))
+    if isinstance(pinned, PublicKey):
+        pin_problem = _key_pin_problem(pinned, first)
+        if pin_problem is not None:
+            found.append(_finding(pin_problem[0], pin_problem[1], first))
     found.extend(
         _threshold_findings("policy_new_root_threshold", first.policy, first, (first.policy,))
     )
     return found
-
-
-def _policy_pin_problem(
-    pinned: TrustPolicy, records: Sequence[PolicyRecord]
-) -> tuple[str, str] | None:
-    """Return (code, message) unless the first record is exactly the pinned policy."""
-    first = records[0].policy
-    if first.to_bytes() == pinned.to_bytes():
-        return None
-    newest = max(record.policy.version for record in records)
-    if pinned.version > newest:
-        return (
-            "policy_rollback",
-            f"the pinned version {pinned.version} is newer than every recorded version "
-            f"(newest {newest})",
-        )
-    return (
-        "policy_pin_mismatch",
-        f"the first recorded version ({first.version}) is not the pinned policy "
-        f"(version {pinned.version}, blob {pinned.blob_id})",
-    )
 
 
 def _key_pin_problem(pinned: PublicKey, first: PolicyRecord) -> tuple[str, str] | None:
