@@ -408,6 +408,55 @@ def resolve_parent(text: str) -> str:
     return file_blob_id(path)
 
 
+# --- release names and trust, shared by release, verify and bundle commands --------------------
+
+
+def resolve_release(ledger: Ledger, text: str) -> tuple[str, str | None]:
+    """Return (blob id, release name) for RELEASE: the name is ``text`` when it resolved as a
+    ref, None when it was a blob id, a prefix or a file (``resolve_blob``'s order: a full id
+    first, then a ref)."""
+    from ..ledger.errors import LedgerError
+
+    if _HEX_ID.fullmatch(text) is None:
+        try:
+            return ledger.ref(text), text
+        except LedgerError:  # no such ref, or not a ref name: a prefix or a file, then
+            pass
+    return resolve_blob(ledger, text), None
+
+
+def resolve_named_release(ledger: Ledger, text: str) -> str:
+    """Return the blob id RELEASE names; ChainError (exit 1, every finding printed) when it is
+    a ref to a gate whose own ``release_id`` is not that name."""
+    from ..chain import ChainError, LedgerSource
+    from ..chain.verify import release_name_findings
+
+    blob_id, name = resolve_release(ledger, text)
+    if name is not None:
+        problems = release_name_findings(LedgerSource(ledger), blob_id, name)
+        if problems:
+            raise ChainError(problems)
+    return blob_id
+
+
+def trust_json(trust: Trust) -> str:
+    """Return the ``"trust"`` value of a command's JSON: the pinned file, or ``"tofu"``."""
+    return trust.source if trust.pinned else "tofu"
+
+
+def warn_if_first_use(trust: Trust, as_json: bool) -> None:
+    """Say on stderr, in one line, that the trust root was taken on first use and how to pin
+    it; with ``--json`` the document's ``"trust": "tofu"`` says it instead."""
+    if trust.pinned or as_json:
+        return
+    click.echo(
+        f"cmf: warning: trust on first use: {trust.source} is trusted only because the ledger "
+        f"holds it; pin a root key or policy obtained out of band with --trust FILE "
+        f"(or {TRUST_ENV})",
+        err=True,
+    )
+
+
 # --- progress ------------------------------------------------------------------------------------
 
 

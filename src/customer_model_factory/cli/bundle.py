@@ -33,10 +33,12 @@ from ._common import (
     open_ledger,
     print_findings,
     read_passphrase,
+    resolve_named_release,
     resolve_trust,
+    trust_json,
     trust_options,
+    warn_if_first_use,
 )
-from .release import resolve_named_release, trust_json, warn_if_first_use
 
 if TYPE_CHECKING:
     from ..bundle.verify import BundleReport, Expectation

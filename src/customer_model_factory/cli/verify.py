@@ -16,8 +16,10 @@ from ._common import (
     emit_json,
     now,
     print_findings,
+    trust_json,
     trust_line,
     trust_options,
+    warn_if_first_use,
 )
 
 if TYPE_CHECKING:
@@ -70,7 +72,6 @@ def verify(
     from ..chain.findings import ChainFinding
     from ..ledger.errors import LedgerError
     from ..pipeline import binding_findings, fsck_findings, resolve_trust, trust_findings
-    from .release import trust_json, warn_if_first_use
 
     moment = as_of or now()
     with _open_for_audit(ledger_dir) as ledger:
