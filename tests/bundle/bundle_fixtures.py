@@ -166,3 +166,21 @@ def bundle_bytes(bundle: Bundle) -> bytes:
 def later(days: int) -> datetime:
     """Return the test clock moved ``days`` days on."""
     return datetime.fromtimestamp(AS_OF.timestamp() + days * 86_400, tz=UTC)
+
+
+# Prior-art appendix A.3 (docs/ledger-format.md section 8.2): the complete tlog-proof of index 3
+# of the leaves entry-0 ... entry-6, under the checkpoint signed by RFC 8032 TEST 1 as the log key.
+A3_TLOG_PROOF = (
+    "c2sp.org/tlog-proof@v1\n"
+    "index 3\n"
+    "BJ19zbVrz+vTEzBMmDnxlqPUtu873AsIKY+TrIGR8Kg=\n"
+    "LyelCCwdQq+kiKw1Cp/EOQwIT1T3Hs3/hZ6Y24QptHk=\n"
+    "5CnFtcyqlSPDcpfxhGdm+QMTfoIZXFGZ5r5XEw0QBsg=\n"
+    "\n"
+    "ledger.example/evidence\n"
+    "7\n"
+    "kTlgHMHKirKnoMLBNMBIRfKxulSag9bIRc/NpDnMWF0=\n"
+    "\n"
+    "— ledger.example/evidence 9JOE1QJg3emIKl5SMH/bMcZliAVX5TjK3uCnpaas8nKIPLEtAH42KpYwW4Li"
+    "lAZfNPCSQqSCT55LPW287J8BRd8NLQU=\n"
+)

@@ -35,20 +35,7 @@ LEAVES = [f"entry-{n}".encode() for n in range(7)]
 
 # prior-art appendix A.3: "a complete tlog-proof for index 3 is therefore: the header line,
 # `index 3`, the three path lines above, a blank line, then that note."
-EXPECTED = (
-    "c2sp.org/tlog-proof@v1\n"
-    "index 3\n"
-    "BJ19zbVrz+vTEzBMmDnxlqPUtu873AsIKY+TrIGR8Kg=\n"
-    "LyelCCwdQq+kiKw1Cp/EOQwIT1T3Hs3/hZ6Y24QptHk=\n"
-    "5CnFtcyqlSPDcpfxhGdm+QMTfoIZXFGZ5r5XEw0QBsg=\n"
-    "\n"
-    "ledger.example/evidence\n"
-    "7\n"
-    "kTlgHMHKirKnoMLBNMBIRfKxulSag9bIRc/NpDnMWF0=\n"
-    "\n"
-    "— ledger.example/evidence 9JOE1QJg3emIKl5SMH/bMcZliAVX5TjK3uCnpaas8nKIPLEtAH42KpYwW4Li"
-    "lAZfNPCSQqSCT55LPW287J8BRd8NLQU=\n"
-).encode()
+EXPECTED = bf.A3_TLOG_PROOF.encode()
 
 
 def example_proof(index: int = 3, size: int = 7) -> TlogProof:

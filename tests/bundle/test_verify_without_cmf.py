@@ -25,6 +25,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import bundle_fixtures as bf
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -420,20 +421,7 @@ def test_the_steps_refuse_a_proof_under_a_checkpoint_the_witness_did_not_cosign(
 # tlog-proof of index 3 under the checkpoint signed by RFC 8032 TEST 1 as the log key.
 A3_VKEY = "ledger.example/evidence+f49384d5+AddamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea"
 A3_CHECKPOINT_TEXT = "ledger.example/evidence\n7\nkTlgHMHKirKnoMLBNMBIRfKxulSag9bIRc/NpDnMWF0=\n"
-A3_PROOF = (
-    "c2sp.org/tlog-proof@v1\n"
-    "index 3\n"
-    "BJ19zbVrz+vTEzBMmDnxlqPUtu873AsIKY+TrIGR8Kg=\n"
-    "LyelCCwdQq+kiKw1Cp/EOQwIT1T3Hs3/hZ6Y24QptHk=\n"
-    "5CnFtcyqlSPDcpfxhGdm+QMTfoIZXFGZ5r5XEw0QBsg=\n"
-    "\n"
-    "ledger.example/evidence\n"
-    "7\n"
-    "kTlgHMHKirKnoMLBNMBIRfKxulSag9bIRc/NpDnMWF0=\n"
-    "\n"
-    "— ledger.example/evidence 9JOE1QJg3emIKl5SMH/bMcZliAVX5TjK3uCnpaas8nKIPLEtAH42KpYwW4Li"
-    "lAZfNPCSQqSCT55LPW287J8BRd8NLQU=\n"
-)
+A3_PROOF = bf.A3_TLOG_PROOF
 
 A3_LOG_KEY = PrivateKey.from_seed(
     bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
