@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
+import io
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,10 @@ from customer_model_factory.bundle.format import Bundle
 from customer_model_factory.bundle.source import BundleSource
 from customer_model_factory.bundle.verify import verify_bundle
 from customer_model_factory.chain import LedgerSource, kinds
-from customer_model_factory.chain import verify as verify_module
 from customer_model_factory.chain.findings import codes
-from customer_model_factory.chain.source import ChainSource
+from customer_model_factory.chain.source import BlobStream, ChainSource
 from customer_model_factory.dataset_contract import validate_customer_trace_dataset
 from customer_model_factory.ledger.errors import LedgerError
-from customer_model_factory.ledger.objects import hash_file
 
 
 def test_it_answers_like_the_ledger_it_came_from(
@@ -35,6 +33,10 @@ def test_it_answers_like_the_ledger_it_came_from(
             assert list(ours.entries_for_blob(blob_id)) == list(theirs.entries_for_blob(blob_id))
             assert ours.blob(blob_id) == theirs.blob(blob_id)
             assert ours.blob(entry.record.envelope_id) == theirs.blob(entry.record.envelope_id)
+            mine, stored = ours.open_blob(blob_id), theirs.open_blob(blob_id)
+            assert mine is not None and stored is not None
+            with mine, stored:
+                assert mine.read() == stored.read()
             size = release_bundle.claimed_checkpoint.size
             assert list(ours.inclusion_proof(entry.index, size)) == theirs.inclusion_proof(
                 entry.index, size
@@ -45,34 +47,51 @@ def test_it_answers_like_the_ledger_it_came_from(
         assert ours.blob("0" * 64) is None and ours.entries_for_blob("0" * 64) == ()
 
 
-def test_blob_paths_are_private_files_removed_on_close(release_bundle: Bundle) -> None:
-    trace = next(e for e in release_bundle.entries if e.record.kind == kinds.TRACE_DATASET)
+def _trace_id(bundle: Bundle) -> str:
+    """The blob id of the bundle's trace dataset."""
+    return next(e.record.blob_id for e in bundle.entries if e.record.kind == kinds.TRACE_DATASET)
+
+
+def test_open_blob_serves_the_carried_bytes_from_memory(release_bundle: Bundle) -> None:
+    trace = _trace_id(release_bundle)
+    data = release_bundle.blob(trace)
+    assert data is not None and hashlib.sha256(data).hexdigest() == trace
     with BundleSource(release_bundle) as source:
-        path = source.blob_path(trace.record.blob_id)
-        assert path is not None and path.name == trace.record.blob_id
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == trace.record.blob_id
-        assert source.blob_path(trace.record.blob_id) == path  # written once
-        assert path.stat().st_mode & 0o777 == 0o400
-        assert source.blob_path("0" * 64) is None
-    assert not path.exists()
+        first, second = source.open_blob(trace), source.open_blob(trace)
+        assert isinstance(first, io.BytesIO) and isinstance(second, io.BytesIO)
+        assert first.read(10) == data[:10]
+        first.seek(0)
+        first.write(b"scribbled")  # a reader's stream is its own: the next one is unchanged
+        assert second.read() == data  # not moved by reading the first
+        third = source.open_blob(trace)
+        assert third is not None and third.read() == data
+        assert source.open_blob("0" * 64) is None
 
 
-def test_blob_paths_come_from_given_files(release_bundle: Bundle, tmp_path: Path) -> None:
-    trace = next(e for e in release_bundle.entries if e.record.kind == kinds.TRACE_DATASET)
-    data = release_bundle.blob(trace.record.blob_id)
+def test_open_blob_reads_a_given_file(release_bundle: Bundle, tmp_path: Path) -> None:
+    trace = _trace_id(release_bundle)
+    data = release_bundle.blob(trace)
     assert data is not None
     given = tmp_path / "trace.jsonl"
     given.write_bytes(data)
-    with BundleSource(release_bundle, files={trace.record.blob_id: given}) as source:
-        assert source.blob_path(trace.record.blob_id) == given
-    assert given.exists()  # the caller's file is not the source's to remove
+    with BundleSource(release_bundle, files={trace: given}) as source:
+        stream = source.open_blob(trace)
+        assert isinstance(stream, io.FileIO) and stream.name == given
+        with stream:
+            assert stream.read() == data
+        given.unlink()
+        with pytest.raises(FileNotFoundError):  # OSError: verification's source_unreadable
+            source.open_blob(trace)
 
 
-def test_omitted_blobs_have_no_bytes_and_no_path(template: bf.Promoted) -> None:
+def test_omitted_blobs_have_no_bytes_and_no_stream(template: bf.Promoted, tmp_path: Path) -> None:
     bundle = bf.export(template, include_data=False)
     (trace,) = bundle.omitted
-    with BundleSource(bundle) as source:
-        assert source.blob(trace) is None and source.blob_path(trace) is None
+    given = tmp_path / "trace.jsonl"
+    given.write_bytes(b"[]")
+    # A file named for a blob the bundle does not carry is not served in its place.
+    with BundleSource(bundle, files={trace: given}) as source:
+        assert source.blob(trace) is None and source.open_blob(trace) is None
         assert [e.kind for e in source.entries_for_blob(trace)] == [kinds.TRACE_DATASET]
 
 
@@ -99,13 +118,13 @@ def _report_on_other_rows(kind: str, manifest: Any) -> Any:
     return manifest
 
 
-@pytest.mark.parametrize("quarantined", [True, False], ids=["given-file", "scratch-file"])
+@pytest.mark.parametrize("quarantined", [True, False], ids=["given-file", "in-memory"])
 def test_the_trace_rows_verified_are_the_bundle_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quarantined: bool
 ) -> None:
-    # A release whose dataset report names rows the signed trace blob does not hold. The file
-    # its rows are streamed from (the import's quarantine file, or the source's own scratch
-    # copy) is swapped for exactly those rows right after the verifier hashed it.
+    # A release whose dataset report names rows the signed trace blob does not hold. Right
+    # after the verifier hashed the trace, the import's quarantine file is swapped for exactly
+    # those rows, or (carried bytes cannot change) a source serves them at the next open.
     factory = cf.build_factory(forge=_report_on_other_rows)
     with bf.no_fsync():
         ledger, recorded = cf.build_ledger(
@@ -132,12 +151,18 @@ def test_the_trace_rows_verified_are_the_bundle_bytes(
 
     assert verify() == ["bind_dataset_hash"]
 
-    def hash_then_swap(path: Path) -> str:
-        digest = hash_file(path)
-        if Path(path).name == trace:
-            os.chmod(path, 0o644)
-            Path(path).write_bytes(cf.trace_bytes(_other_rows()))
-        return digest
+    real_open = BundleSource.open_blob
+    opens: list[str] = []
 
-    monkeypatch.setattr(verify_module, "hash_file", hash_then_swap)
+    def open_swapped_after_the_first(self: BundleSource, blob_id: str) -> BlobStream | None:
+        if blob_id == trace:
+            opens.append(blob_id)
+            if len(opens) == 2 and quarantined:
+                files[trace].write_bytes(cf.trace_bytes(_other_rows()))
+            elif len(opens) == 2:
+                return io.BytesIO(cf.trace_bytes(_other_rows()))
+        return real_open(self, blob_id)
+
+    monkeypatch.setattr(BundleSource, "open_blob", open_swapped_after_the_first)
     assert verify() == ["bind_dataset_trace_changed"]
+    assert len(opens) == 2  # hashed once, then its rows read from other bytes

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from customer_model_factory.benchmark_selection import select_customer_model
 from customer_model_factory.chain import BINDING_CODES, bindings, check_bindings, kinds
 from customer_model_factory.chain.findings import codes
 from customer_model_factory.chain.kinds import PROMOTION_SCHEMA, PromotionRecord, TraceDataset
+from customer_model_factory.chain.source import BlobStream
 from customer_model_factory.dataset_contract import validate_customer_trace_dataset
 from customer_model_factory.monitoring_manifest import build_monitoring_manifest
 from customer_model_factory.release_gate import build_release_gate_manifest
@@ -86,7 +89,20 @@ def honest_cases(trace: TraceDataset) -> list[tuple[str, Any, dict[str, Any]]]:
 def stored(path: Path, data: bytes) -> TraceDataset:
     """Write ``data`` at ``path`` and return it as a trace blob under its (checked) id."""
     path.write_bytes(data)
-    return TraceDataset(hashlib.sha256(data).hexdigest(), path)
+    return TraceDataset(hashlib.sha256(data).hexdigest(), path.name, partial(io.FileIO, path))
+
+
+def served(blob_id: str, data: bytes, opened: list[io.BytesIO] | None = None) -> TraceDataset:
+    """Return trace blob ``blob_id`` as a source that serves ``data`` at every open (whatever
+    the id says), appending each stream it opens to ``opened``."""
+
+    def open_stream() -> io.BytesIO:
+        stream = io.BytesIO(data)
+        if opened is not None:
+            opened.append(stream)
+        return stream
+
+    return TraceDataset(blob_id, "served.jsonl", open_stream)
 
 
 @pytest.fixture
@@ -130,10 +146,13 @@ def write_rows(tmp_path: Path, rows: list[dict[str, Any]]) -> TraceDataset:
 
 def canonical_trace(tmp_path: Path, rows: list[dict[str, Any]]) -> TraceDataset:
     """Write ``rows`` as the canonical trace blob and return it under its (checked) id."""
-    path = tmp_path / "canonical.json"
     data = json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str).encode()
-    path.write_bytes(data)
-    return TraceDataset(hashlib.sha256(data).hexdigest(), path)
+    return stored(tmp_path / "canonical.json", data)
+
+
+def never_opened() -> BlobStream:
+    """A trace opener for checks that must not read a row."""
+    raise AssertionError("the trace rows were read")
 
 
 @pytest.mark.parametrize("deep", [False, True])
@@ -149,8 +168,9 @@ def test_a_canonical_blob_binds_by_its_id_without_reading_a_row(tmp_path: Path) 
     assert canonical.blob_id == F.report.dataset_hash
     other = replace(F.report, dataset_hash="b" * 64)
     assert bind(kinds.DATASET_REPORT, other, trace_dataset=canonical) == ["bind_dataset_hash"]
-    canonical.path.unlink()  # the default check of a matching id must not need the rows
-    assert bind(kinds.DATASET_REPORT, F.report, trace_dataset=canonical) == []
+    # The default check of a matching id does not read the rows.
+    unread = replace(canonical, open=never_opened)
+    assert bind(kinds.DATASET_REPORT, F.report, trace_dataset=unread) == []
 
 
 def test_a_jsonl_blob_has_its_rows_rehashed(trace: TraceDataset) -> None:
@@ -159,10 +179,8 @@ def test_a_jsonl_blob_has_its_rows_rehashed(trace: TraceDataset) -> None:
 
 
 def test_a_non_canonical_blob_named_by_its_own_hash_is_caught_only_deep(tmp_path: Path) -> None:
-    path = tmp_path / "pretty.json"
     data = json.dumps(F.rows, indent=1).encode()  # the rows, but not in canonical form
-    path.write_bytes(data)
-    trace = TraceDataset(hashlib.sha256(data).hexdigest(), path)
+    trace = stored(tmp_path / "pretty.json", data)
     named = replace(F.report, dataset_hash=trace.blob_id)
     assert bind(kinds.DATASET_REPORT, named, trace_dataset=trace) == []
     assert bind(kinds.DATASET_REPORT, named, deep=True, trace_dataset=trace) == [
@@ -212,20 +230,40 @@ def test_unreadable_trace_rows(tmp_path: Path, deep: bool) -> None:
 
 
 @pytest.mark.parametrize("deep", [False, True])
-def test_rows_read_from_other_bytes_than_the_blob_never_bind(tmp_path: Path, deep: bool) -> None:
-    # The signed blob holds other rows; by the time its rows are read, the file at its path
-    # holds exactly the rows the report names (swapped in after the verifier hashed it).
+def test_rows_read_from_other_bytes_than_the_blob_never_bind(deep: bool) -> None:
+    # The signed blob holds other rows; by the time its rows are read, the source serves
+    # exactly the rows the report names (a file swapped in after the verifier hashed it).
     rows = [{**F.rows[0], "prompt": "not the report's rows"}, *F.rows[1:]]
-    signed = stored(tmp_path / "signed.jsonl", cf.trace_bytes(rows))
-    signed.path.write_bytes(cf.trace_bytes(F.rows))
+    signed_id = hashlib.sha256(cf.trace_bytes(rows)).hexdigest()
+    opened: list[io.BytesIO] = []
+    signed = served(signed_id, cf.trace_bytes(F.rows), opened)
     findings = check_bindings(
         kinds.DATASET_REPORT, F.report, {kinds.TRACE_DATASET: [signed]}, deep=deep
     )
     assert codes(findings) == ["bind_dataset_trace_changed"]
     assert signed.blob_id in findings[0].message
+    assert len(opened) == 1 and opened[0].closed
     # The same bytes under their own id bind: only the mismatch is refused.
-    swapped = stored(tmp_path / "swapped.jsonl", cf.trace_bytes(F.rows))
-    assert bind(kinds.DATASET_REPORT, F.report, deep=deep, trace_dataset=swapped) == []
+    honest = served(hashlib.sha256(cf.trace_bytes(F.rows)).hexdigest(), cf.trace_bytes(F.rows))
+    assert bind(kinds.DATASET_REPORT, F.report, deep=deep, trace_dataset=honest) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (cf.trace_bytes(F.rows), []),
+        (cf.trace_bytes(F.rows) + b"{not json\n", ["bind_dataset_trace_unreadable"]),
+    ],
+    ids=["read-to-the-end", "unreadable"],
+)
+def test_each_read_of_the_rows_opens_one_new_stream_and_closes_it(
+    data: bytes, expected: list[str]
+) -> None:
+    opened: list[io.BytesIO] = []
+    trace = served(hashlib.sha256(data).hexdigest(), data, opened)
+    assert bind(kinds.DATASET_REPORT, F.report, deep=True, trace_dataset=trace) == expected
+    assert bind(kinds.DATASET_REPORT, F.report, deep=True, trace_dataset=trace) == expected
+    assert len(opened) == 2 and all(stream.closed for stream in opened)
 
 
 # -- one forgery per family ---------------------------------------------------------------------
@@ -621,7 +659,10 @@ def test_any_changed_runtime_config_entry_is_found(key: str, value: Any) -> None
     if json.dumps(value) == json.dumps(original):
         return
     forged = cf.rehash(F.runtime, runtime_config={**F.runtime.runtime_config, key: value})
-    parents = {kinds.DEPLOYMENT_MANIFEST: F.deployment, kinds.EVIDENCE_PACK: F.evidence}
+    parents: dict[str, Any] = {
+        kinds.DEPLOYMENT_MANIFEST: F.deployment,
+        kinds.EVIDENCE_PACK: F.evidence,
+    }
     assert "bind_runtime_config" in bind(kinds.RUNTIME_PACKAGE, forged, **parents)
 
 
@@ -641,7 +682,10 @@ def test_int_and_float_are_different_json() -> None:
     # 30 == 30.0 in Python, but not once serialised and hashed.
     config = {**F.runtime.runtime_config, "retention_days": 30.0}
     forged = cf.rehash(F.runtime, runtime_config=config)
-    parents = {kinds.DEPLOYMENT_MANIFEST: F.deployment, kinds.EVIDENCE_PACK: F.evidence}
+    parents: dict[str, Any] = {
+        kinds.DEPLOYMENT_MANIFEST: F.deployment,
+        kinds.EVIDENCE_PACK: F.evidence,
+    }
     assert bind(kinds.RUNTIME_PACKAGE, forged, **parents) == ["bind_runtime_config"]
 
 

@@ -25,8 +25,8 @@ from customer_model_factory.chain import (
 )
 from customer_model_factory.chain.findings import codes
 from customer_model_factory.chain.record import RECORD_CODES
+from customer_model_factory.chain.source import BlobStream
 from customer_model_factory.dataset_contract import validate_customer_trace_dataset
-from customer_model_factory.ledger import objects
 from customer_model_factory.ledger.errors import FormatError
 from customer_model_factory.ledger.keys import PrivateKey
 from customer_model_factory.ledger.policy import KeyEntry
@@ -266,23 +266,23 @@ def test_the_rows_bound_at_recording_are_the_stored_blob(
     forged = validate_customer_trace_dataset(rows, cf.workspace())
     assert forged.dataset_hash != trace
     path = ledger.objects.path(trace)
-    real_open = objects.open_blob_file
+    real_open = LedgerSource.open_blob
     swapped: list[Path] = []
 
-    def open_then_swap(opened: Path | str, blob_id: str) -> objects.BlobReader:
-        reader = real_open(opened, blob_id)
-        if Path(opened) == path and not swapped:
+    def open_then_swap(self: LedgerSource, blob_id: str) -> BlobStream | None:
+        stream = real_open(self, blob_id)
+        if blob_id == trace and not swapped:
             swapped.append(path)
             if swap == "rewrite":  # the same file, new bytes: the hash of what is read differs
                 os.chmod(path, 0o644)
                 path.write_bytes(_rows_in_canonical_form(rows))
-            else:  # another file at the path: the open handle still reads the blob
+            else:  # another file at the path: the open stream still reads the blob
                 other = path.with_name("swapped")
                 other.write_bytes(_rows_in_canonical_form(rows))
                 os.replace(other, path)
-        return reader
+        return stream
 
-    monkeypatch.setattr(objects, "open_blob_file", open_then_swap)
+    monkeypatch.setattr(LedgerSource, "open_blob", open_then_swap)
     size = ledger.size
     with ledger.writer(log_key=KEYS.log) as writer, pytest.raises(ChainError) as refused:
         record_stage(

@@ -31,11 +31,37 @@ def test_blobs_are_returned_as_stored(built: tuple[Ledger, cf.Recorded]) -> None
     data = source.blob(training)
     assert data is not None and hashlib.sha256(data).hexdigest() == training
     assert source.blob("0" * 64) is None
-    path = source.blob_path(recorded.ids[kinds.TRACE_DATASET])
-    assert path is not None and path.read_bytes() == ledger.objects.get(
-        recorded.ids[kinds.TRACE_DATASET]
-    )
-    assert source.blob_path("0" * 64) is None
+
+
+def test_each_open_blob_is_a_new_stream_from_the_start(built: tuple[Ledger, cf.Recorded]) -> None:
+    ledger, recorded = built
+    source = LedgerSource(ledger)
+    trace = recorded.ids[kinds.TRACE_DATASET]
+    first, second = source.open_blob(trace), source.open_blob(trace)
+    assert first is not None and second is not None
+    with first, second:
+        head = first.read(10)
+        assert second.read() == ledger.objects.get(trace)  # not moved by reading the first
+        assert head + first.read() == ledger.objects.get(trace)
+    assert second.closed
+    assert source.open_blob("0" * 64) is None
+
+
+def test_open_blob_hands_over_a_tampered_file_and_nothing_in_place_of_a_file(
+    tmp_path: Path,
+) -> None:
+    ledger, recorded = cf.build_ledger(tmp_path)
+    source = LedgerSource(ledger)
+    trace = recorded.ids[kinds.TRACE_DATASET]
+    cf.tamper_object(ledger, trace)
+    stream = source.open_blob(trace)
+    assert stream is not None
+    with stream:
+        assert hashlib.sha256(stream.read()).hexdigest() != trace  # the verifier judges
+    path = ledger.objects.path(trace)
+    path.unlink()
+    path.mkdir()  # a directory where the object file was
+    assert source.open_blob(trace) is None
 
 
 def test_a_tampered_blob_is_handed_over_unchanged(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -19,9 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from customer_model_factory.chain import LedgerSource, kinds, record_policy, verify_release_chain
-from customer_model_factory.chain import verify as verify_module
 from customer_model_factory.chain.findings import codes
-from customer_model_factory.chain.source import SourceEntry
+from customer_model_factory.chain.source import BlobStream, SourceEntry
 from customer_model_factory.chain.verify import (
     VERIFY_CODES,
     ChainReport,
@@ -208,33 +208,44 @@ def forge_report_on_other_rows(kind: str, manifest: Any) -> Any:
     return manifest
 
 
+class SwappingSource(LedgerSource):
+    """A LedgerSource over a ledger whose ``target`` object file an attacker rewrites with
+    ``replacement`` just before it is opened a second time (after the verifier hashed it)."""
+
+    def __init__(self, ledger: Ledger, target: str, replacement: bytes) -> None:
+        super().__init__(ledger)
+        self.path = ledger.objects.path(target)
+        self.target = target
+        self.replacement = replacement
+        self.opens = 0
+
+    def open_blob(self, blob_id: str) -> BlobStream | None:
+        if blob_id == self.target:
+            self.opens += 1
+            if self.opens == 2:
+                os.chmod(self.path, 0o644)
+                self.path.write_bytes(self.replacement)
+        return super().open_blob(blob_id)
+
+
 @pytest.mark.parametrize("deep", [False, True], ids=["default", "deep"])
-def test_the_rows_bound_are_the_bytes_hashed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deep: bool
-) -> None:
+def test_the_rows_bound_are_the_bytes_hashed(tmp_path: Path, deep: bool) -> None:
     # The report names rows the signed trace blob does not hold. Whoever can write the object
-    # store swaps the blob's file right after the verifier hashed it: the rows then re-read by
-    # path are the ones the report names, and the binding used to pass.
+    # store swaps the blob's file right after the verifier hashed it: rows read from a stream
+    # that is not hashed as it is parsed are then the ones the report names, and would bind.
     factory = cf.build_factory(forge=forge_report_on_other_rows)
     ledger, recorded = cf.build_ledger(
         tmp_path, factory=factory, forced=frozenset({kinds.DATASET_REPORT})
     )
-    source = LedgerSource(ledger)
-    honest = verify_release_chain(source, recorded.gate, trust=POLICY, as_of=cf.AS_OF, deep=deep)
+    trace = recorded.ids[kinds.TRACE_DATASET]
+    honest = verify_release_chain(
+        LedgerSource(ledger), recorded.gate, trust=POLICY, as_of=cf.AS_OF, deep=deep
+    )
     assert codes(honest.findings) == ["bind_dataset_hash"]
 
-    trace_path = ledger.objects.path(recorded.ids[kinds.TRACE_DATASET])
-    real_hash_file = verify_module.hash_file
-
-    def hash_then_swap(path: Path) -> str:
-        digest = real_hash_file(path)
-        if path == trace_path:
-            os.chmod(path, 0o644)
-            path.write_bytes(cf.trace_bytes(other_rows()))
-        return digest
-
-    monkeypatch.setattr(verify_module, "hash_file", hash_then_swap)
+    source = SwappingSource(ledger, trace, cf.trace_bytes(other_rows()))
     raced = verify_release_chain(source, recorded.gate, trust=POLICY, as_of=cf.AS_OF, deep=deep)
+    assert source.opens == 2  # hashed once, then its rows read from the swapped file
     assert not raced.ok
     assert codes(raced.findings) == ["bind_dataset_trace_changed"]
 
@@ -534,6 +545,7 @@ class LyingSource:
     def __init__(self, inner: LedgerSource) -> None:
         self.inner = inner
         self.blobs: dict[str, bytes | None] = {}
+        self.streams: dict[str, list[bytes | None]] = {}
         self.entries: dict[str, list[SourceEntry]] = {}
         self.checkpoint: bytes | str | None = "real"
         self.bad_proof_index: int | None = None
@@ -544,8 +556,12 @@ class LyingSource:
             return self.blobs[blob_id]
         return self.inner.blob(blob_id)
 
-    def blob_path(self, blob_id: str) -> Path | None:
-        return self.inner.blob_path(blob_id)
+    def open_blob(self, blob_id: str) -> BlobStream | None:
+        served = self.streams.get(blob_id)
+        if served:  # the scripted answers for this blob, one per open, then the real one
+            data = served.pop(0)
+            return None if data is None else io.BytesIO(data)
+        return self.inner.open_blob(blob_id)
 
     def entries_for_blob(self, blob_id: str) -> list[SourceEntry]:
         if self.fail:
@@ -600,6 +616,36 @@ def test_a_checkpoint_signed_by_a_stranger(lying: tuple[LyingSource, Ledger, cf.
     forged = Checkpoint(cf.ORIGIN, ledger.size, ledger.root())
     source.checkpoint = sign_checkpoint(forged, cf.key("stranger"))
     assert lied(source, recorded.gate) == ["checkpoint_signature_invalid"]
+
+
+def test_a_trace_blob_served_wrong_is_caught(
+    lying: tuple[LyingSource, Ledger, cf.Recorded],
+) -> None:
+    source, ledger, recorded = lying
+    trace = recorded.ids[kinds.TRACE_DATASET]
+    data = ledger.objects.get(trace)
+    source.streams[trace] = [data + b" "]
+    assert lied(source, recorded.gate) == ["blob_hash_mismatch"]
+    source.streams[trace] = [None]
+    assert lied(source, recorded.gate) == ["blob_missing"]
+
+
+@pytest.mark.parametrize(
+    ("second", "expected"),
+    [(None, "source_unreadable"), (b"[]", "bind_dataset_trace_changed")],
+    ids=["gone", "other-bytes"],
+)
+def test_a_trace_blob_that_changes_after_its_hash_never_binds(
+    lying: tuple[LyingSource, Ledger, cf.Recorded], second: bytes | None, expected: str
+) -> None:
+    # Deep verification reads the rows from a second stream: the blob may be gone by then, or
+    # be other bytes (here: valid JSON with no rows at all).
+    source, ledger, recorded = lying
+    trace = recorded.ids[kinds.TRACE_DATASET]
+    source.streams[trace] = [ledger.objects.get(trace), second]
+    report = verify_release_chain(source, recorded.gate, trust=POLICY, as_of=cf.AS_OF, deep=True)
+    assert codes(report.findings) == [expected]
+    assert source.streams[trace] == []  # both opens were served
 
 
 def test_an_old_checkpoint_leaves_the_gate_unproven(

@@ -204,6 +204,49 @@ def test_a_file_changed_under_an_open_reader(tmp_path: Path, swap: str, intact: 
                 _read_in(reader, [65536])
 
 
+@settings(max_examples=40, deadline=None)
+@given(data=st.binary(max_size=3000), start=st.integers(min_value=0, max_value=3000))
+def test_hash_stream_hashes_from_the_position_to_the_end(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, start: int
+) -> None:
+    path = tmp_path_factory.mktemp("blob") / "blob"
+    path.write_bytes(data)
+    expected = blob_id_of(data[start:])
+    streams: list[io.RawIOBase | io.BufferedIOBase] = [
+        io.BytesIO(data),
+        io.FileIO(path),
+        path.open("rb"),
+    ]
+    for stream in streams:
+        with stream:
+            stream.seek(start)
+            assert objects.hash_stream(stream) == expected
+            assert not stream.closed and stream.read() == b""  # read to its end, left open
+
+
+def test_hash_stream_reads_past_one_chunk(tmp_path: Path) -> None:
+    data = os.urandom(2 * objects.CHUNK_SIZE + 7)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    with io.FileIO(path) as stream:
+        assert objects.hash_stream(stream) == hash_file(path) == blob_id_of(data)
+
+
+class _NonBlocking(io.RawIOBase):
+    """A raw stream with nothing available yet: ``readinto`` returns None."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: object) -> None:
+        return None
+
+
+def test_hash_stream_refuses_a_non_blocking_stream() -> None:
+    with pytest.raises(BlockingIOError):
+        objects.hash_stream(_NonBlocking())
+
+
 def test_open_blob_file_refuses_a_malformed_id_before_opening(tmp_path: Path) -> None:
     with pytest.raises(FormatError):
         objects.open_blob_file(tmp_path / "missing", "abc")

@@ -1,25 +1,25 @@
 """``BundleSource``: the ``chain.source.ChainSource`` protocol served from a decoded bundle.
 
 Like ``LedgerSource`` it is untrusted: chain verification checks everything it hands over.
-Blob bytes come from the bundle (hash-true by construction). ``blob_path`` (which chain
-verification uses to stream a trace dataset) serves a complete file already holding the blob
-when the caller names one (``files``: the import quarantine), else writes the blob once into a
-private temporary directory that ``close()`` removes: verification itself never needs the
-network or a ledger. Neither file is trusted: the verifier hashes a trace file, and parses its
-rows from one open handle that hashes them again as it reads (docs/chain.md section 5.1), so a
-file changed after it was written or checked is reported, never bound.
+Blob bytes come from the bundle (hash-true by construction). ``open_blob`` (which chain
+verification uses to stream a trace dataset) opens a complete file already holding the blob
+when the caller names one (``files``: the import quarantine, so that what is verified is the
+very file that is migrated), else serves the carried bytes from memory: nothing is written, so
+verifying needs no scratch space, no network and no ledger. A named file is not trusted: the
+verifier hashes one stream of it, and parses its rows from another that hashes them again as it
+reads (docs/chain.md section 5.1), so a file changed after it was checked is reported, never
+bound.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from ..chain.source import SourceEntry
+from ..chain.source import BlobStream, SourceEntry
 from ..ledger.errors import LedgerError
 from .format import Bundle, BundleEntry
 
@@ -37,7 +37,6 @@ class BundleSource:
         """Serve ``bundle``; ``files`` maps blob ids to complete files holding those blobs."""
         self.bundle = bundle
         self._files = dict(files or {})
-        self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._entries = tuple(source_entry(entry) for entry in bundle.entries)
         self._proofs = {entry.index: entry.proof for entry in bundle.entries}
         self._by_blob: dict[str, list[SourceEntry]] = {}
@@ -58,10 +57,7 @@ class BundleSource:
         self.close()
 
     def close(self) -> None:
-        """Remove the temporary files ``blob_path`` wrote, if any. Idempotent."""
-        if self._scratch is not None:
-            self._scratch.cleanup()
-            self._scratch = None
+        """Release nothing: the source holds no files (each stream is its caller's to close)."""
 
     @property
     def entries(self) -> tuple[SourceEntry, ...]:
@@ -72,23 +68,19 @@ class BundleSource:
         """Return the carried bytes of ``blob_id``, or None (not carried or omitted)."""
         return self.bundle.blob(blob_id)
 
-    def blob_path(self, blob_id: str) -> Path | None:
-        """Return a file holding the bytes of ``blob_id``, or None if the bundle lacks them."""
+    def open_blob(self, blob_id: str) -> BlobStream | None:
+        """Return a new stream over the bytes of ``blob_id``, or None if the bundle lacks them.
+
+        The caller's file for ``blob_id`` when ``files`` names one (OSError if it cannot be
+        opened), else the carried bytes, not copied (a ``BytesIO`` shares them until written).
+        """
         data = self.bundle.blob(blob_id)
         if data is None:
             return None
         given = self._files.get(blob_id)
         if given is not None:
-            return given  # the verifier hashes every byte it parses from it against the id
-        # The id was computed from the bytes, so it is 64 hex digits: a safe file name.
-        if self._scratch is None:
-            self._scratch = tempfile.TemporaryDirectory(prefix="cmf-bundle-")
-        path = Path(self._scratch.name) / blob_id
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-        return path
+            return io.FileIO(given, "rb")  # the verifier hashes every byte it reads from it
+        return io.BytesIO(data)
 
     def entries_for_blob(self, blob_id: str) -> Sequence[SourceEntry]:
         """Return the bundle's entries whose subject is ``blob_id``, in log order."""

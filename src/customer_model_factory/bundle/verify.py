@@ -250,7 +250,8 @@ def verify_bundle(
     at least ``min_witnesses`` distinct witness-role keys, and at least the policy's
     ``witness`` threshold, must have cosigned the checkpoint.
     ``blob_files`` may name complete files already holding some of the bundle's blobs (the
-    import quarantine), so that trace data is not copied again for streaming.
+    import quarantine), so that the trace data verified is the very file that is migrated
+    (other blobs are read from the bundle in memory).
     """
     with BundleSource(bundle, files=blob_files) as source:
         evaluation = evaluate_release(

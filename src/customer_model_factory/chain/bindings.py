@@ -15,10 +15,10 @@ canonical form (the JSON array whose SHA-256 *is* ``dataset_hash``), so the defa
 ``dataset_hash == trace blob id``, the blob itself being re-hashed by the verifier; re-validating
 every row (counts and row findings) is the *deep* check (``deep=True``).
 
-These functions are pure except ``dataset_report``'s, which may stream the trace dataset file:
-through one open handle, hashing every byte it parses, so the rows bound are the blob's bytes
-and never a file swapped in at the same path after the verifier hashed it
-(``bind_dataset_trace_changed``).
+These functions are pure except ``dataset_report``'s, which may stream the trace dataset: from
+one new stream (``TraceDataset.open``), hashing every byte it parses, so the rows bound are the
+blob's bytes and never other bytes served after the verifier hashed the blob, such as a file
+swapped in at the same path (``bind_dataset_trace_changed``).
 """
 
 from __future__ import annotations
@@ -274,19 +274,20 @@ def _bind_dataset_report(manifest: object, parents: Parents, *, deep: bool) -> l
 
 
 def _blob_rows(trace: TraceDataset) -> Iterator[dict[str, Any]]:
-    """Yield the trace blob's rows, parsed from one open handle that hashes every byte it reads.
+    """Yield the trace blob's rows, parsed from one new stream that hashes every byte it reads.
 
     The rows come from exactly the bytes hashed: once they are all read, and before the
-    iterator ends, IntegrityError if those bytes are not blob ``trace.blob_id`` (the file
-    changed after the verifier hashed it, or is damaged). Whatever the caller derived from the
-    rows is then lost with the exception: it can never pass. TraceFileError (a ValueError) on
-    malformed rows.
+    iterator ends, IntegrityError if those bytes are not blob ``trace.blob_id`` (the source
+    served other bytes than the verifier hashed, or the blob is damaged). Whatever the caller
+    derived from the rows is then lost with the exception: it can never pass. TraceFileError
+    (a ValueError) on malformed rows.
     """
-    from ..ledger.objects import open_blob_file  # only a trace blob's rows need it
+    from ..ledger.objects import BlobReader  # only a trace blob's rows need it
     from ..trace_files import iter_trace_rows_from
 
-    with open_blob_file(trace.path, trace.blob_id) as reader:
-        yield from iter_trace_rows_from(reader, trace.path)
+    # The stream is closed even if the reader refuses the id (closing it twice is harmless).
+    with trace.open() as stream, BlobReader(trace.blob_id, stream) as reader:
+        yield from iter_trace_rows_from(reader, trace.name)
         reader.verify()
 
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Self
 
 from .._fields import reject_unknown, req_int, req_str
@@ -32,6 +31,7 @@ from ..runtime_package import CustomerRuntimePackage
 from ..sector_extension import SectorEvidenceMapping
 from ..timestamps import parse_instant
 from ..training_manifest import CustomerTrainingManifest
+from .source import BlobStream
 
 TRACE_DATASET = "trace_dataset"
 DATASET_REPORT = "dataset_report"
@@ -66,23 +66,19 @@ class ParentRule:
 
 @dataclass(frozen=True)
 class TraceDataset:
-    """The parsed form of a ``trace_dataset`` blob: a file of trace rows.
+    """The parsed form of a ``trace_dataset`` blob: trace rows, streamed on demand.
 
     Recorded blobs are the canonical JSON array of the rows (``record.record_trace_file``), whose
-    SHA-256 is the ``dataset_hash`` of a report on them; older blobs may be JSONL. ``blob_id``
-    must be the checked SHA-256 of the file's bytes (the bindings rely on it). Trace datasets can
-    be far larger than memory, so they are not loaded; ``rows`` streams them.
+    SHA-256 is the ``dataset_hash`` of a report on them; older blobs may be JSONL. Trace datasets
+    can be far larger than memory, so they are not loaded: each call of ``open`` returns a new
+    stream at the blob's first byte, which the caller closes (``open`` may raise OSError or
+    LedgerError). ``blob_id`` must be the checked SHA-256 of the bytes once seen there; the
+    bindings rely on it, and re-hash whatever they read. ``name`` names the blob in messages.
     """
 
     blob_id: str
-    path: Path
-
-    def rows(self) -> Iterator[dict[str, Any]]:
-        """Yield the rows one at a time (TraceFileError, a ValueError, on malformed input)."""
-        # Imported here: default verification never reads a row (docs/chain.md section 5.1).
-        from ..trace_files import iter_trace_rows
-
-        return iter_trace_rows(self.path)
+    name: str
+    open: Callable[[], BlobStream]
 
 
 @dataclass(frozen=True)

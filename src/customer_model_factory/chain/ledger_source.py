@@ -6,11 +6,11 @@ protocol and ``SourceEntry``) does not import the ledger's store, log and writer
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
 
 from ..ledger.objects import ObjectNotFoundError
 from ..ledger.store import Ledger, LogEntry
-from .source import SourceEntry
+from .source import BlobStream, SourceEntry
 
 
 def _source_entry(entry: LogEntry) -> SourceEntry:
@@ -31,10 +31,15 @@ class LedgerSource:
         except ObjectNotFoundError:
             return None
 
-    def blob_path(self, blob_id: str) -> Path | None:
-        """Return the object file of ``blob_id`` if it exists."""
-        path = self._ledger.objects.path(blob_id)
-        return path if path.is_file() else None
+    def open_blob(self, blob_id: str) -> BlobStream | None:
+        """Open the object file of ``blob_id`` (unbuffered, read-only), or None if there is none.
+
+        The file is read as it is now, tampered or not: the reader hashes what it reads.
+        """
+        try:
+            return io.FileIO(self._ledger.objects.path(blob_id), "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None  # no object file there (what stands in its place is not a blob)
 
     def entries_for_blob(self, blob_id: str) -> list[SourceEntry]:
         """Return the ledger's indexed entries for ``blob_id``."""

@@ -35,13 +35,12 @@ from .kinds import (
     KIND_SPECS,
     PROMOTION,
     TRACE_DATASET,
-    TraceDataset,
     is_hex_id,
     parent_kind_problems,
     parse_manifest,
 )
 from .ledger_source import LedgerSource
-from .verify import load_policy_records
+from .verify import load_policy_records, trace_from_source
 
 # Codes of the refusals this module raises besides ``bind_*`` and ``policy_*`` (docs/chain.md
 # section 4).
@@ -276,10 +275,9 @@ def _load_parents(
                 # Not hashed here: its one reader, the dataset report's binding (always deep
                 # when recording), hashes the bytes it parses (``bind_dataset_trace_changed``),
                 # so a large trace is read once, and never swapped between a check and a read.
-                path = ledger.objects.path(blob_id)
-                if not path.is_file():
+                if not ledger.objects.contains(blob_id):
                     raise ObjectNotFoundError(f"blob {blob_id} is not in the object store")
-                parent: object = TraceDataset(blob_id, path)
+                parent: object = trace_from_source(LedgerSource(ledger), blob_id)
             else:
                 parent = parse_manifest(kind, ledger.objects.get(blob_id))
         except (LedgerError, OSError, ValueError) as exc:

@@ -5,16 +5,25 @@ the latest checkpoint and inclusion proofs, and the verifier checks every one of
 signatures, proofs) against the pinned trust root. A ledger (``chain.ledger_source.LedgerSource``)
 and an offline bundle (``bundle.source.BundleSource``) implement the same protocol. Envelopes are
 blobs too (their id is the SHA-256 of the envelope JSON), so ``blob`` serves both.
+
+A trace dataset may be far larger than memory, so it is read as a stream (``open_blob``), never
+through a file name: a source serves bytes it holds in memory without writing them anywhere,
+and each reader of a trace gets its own stream, whose bytes it hashes as it reads them.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from ..ledger.records import LeafRecord
+
+# What ``open_blob`` hands over: a binary stream with ``readinto`` (a raw file, a buffered one,
+# a BytesIO). Not ``typing.BinaryIO``, which lacks the ``readinto`` that hashing and the
+# hash-checking ``ledger.objects.BlobReader`` read through.
+BlobStream = io.RawIOBase | io.BufferedIOBase
 
 
 @dataclass(frozen=True)
@@ -42,8 +51,12 @@ class ChainSource(Protocol):
         """Return the stored bytes of ``blob_id`` exactly as stored (not re-hashed), or None."""
         ...
 
-    def blob_path(self, blob_id: str) -> Path | None:
-        """Return a file holding the stored bytes of ``blob_id`` (for streaming), or None."""
+    def open_blob(self, blob_id: str) -> BlobStream | None:
+        """Return a new stream over the stored bytes of ``blob_id`` at offset 0, or None.
+
+        Each call opens a stream of its own (reading one never moves another); the caller
+        closes it. The bytes are not re-hashed here: whoever reads them hashes them.
+        """
         ...
 
     def entries_for_blob(self, blob_id: str) -> Sequence[SourceEntry]:

@@ -38,7 +38,7 @@ from ..ledger.errors import FormatError, LedgerError, ProofError, SignatureError
 from ..ledger.keys import PublicKey
 from ..ledger.merkle import leaf_hash, verify_inclusion
 from ..ledger.note import parse_note
-from ..ledger.objects import hash_file
+from ..ledger.objects import ObjectNotFoundError, hash_stream
 from ..ledger.policy import (
     POLICY_KIND,
     PolicyChain,
@@ -66,7 +66,7 @@ from .kinds import (
     parent_kind_problems,
     parse_manifest,
 )
-from .source import ChainSource, SourceEntry
+from .source import BlobStream, ChainSource, SourceEntry
 
 _T = TypeVar("_T")
 
@@ -476,15 +476,18 @@ def _manifest(source: ChainSource, where: Where, findings: list[ChainFinding]) -
     """Return the blob's verified manifest object (TraceDataset for traces), or report why not."""
     blob_id, kind = where.blob_id, where.kind
     if kind == TRACE_DATASET:
-        path = source.blob_path(blob_id)
-        if path is None:
+        stream = source.open_blob(blob_id)
+        if stream is None:
             findings.append(where.error("blob_missing", "the blob is not stored"))
             return None
-        actual = hash_file(path)
+        with stream:
+            actual = hash_stream(stream)
         if actual != blob_id:
             findings.append(where.error("blob_hash_mismatch", f"content hashes to {actual}"))
             return None
-        return TraceDataset(blob_id, path)
+        # Rows are read, if at all, from a new stream that is hashed again as it is parsed
+        # (``bindings``): what this stream held proves nothing about what a later one holds.
+        return trace_from_source(source, blob_id)
     data = source.blob(blob_id)
     if data is None:
         findings.append(where.error("blob_missing", "the blob is not stored"))
@@ -500,6 +503,22 @@ def _manifest(source: ChainSource, where: Where, findings: list[ChainFinding]) -
     except ValueError as exc:  # ManifestError and the stage modules' strict from_dict
         findings.append(where.error("manifest_invalid", str(exc)))
     return None
+
+
+def trace_from_source(source: ChainSource, blob_id: str) -> TraceDataset:
+    """Return trace blob ``blob_id`` of ``source`` as a TraceDataset (its id unchecked here).
+
+    Every ``open`` of it is a new ``source.open_blob``; a blob gone from the source by then
+    raises ObjectNotFoundError (a LedgerError: verification reports ``source_unreadable``).
+    """
+
+    def open_stream() -> BlobStream:
+        stream = source.open_blob(blob_id)
+        if stream is None:
+            raise ObjectNotFoundError(f"blob {blob_id} is no longer in the source")
+        return stream
+
+    return TraceDataset(blob_id, f"trace blob {blob_id}", open_stream)
 
 
 def _load_envelope(source: ChainSource, envelope_id: str, where: Where) -> Envelope | ChainFinding:

@@ -86,6 +86,23 @@ def hash_file(path: Path | str) -> str:
     return digest.hexdigest()
 
 
+def hash_stream(stream: io.RawIOBase | io.BufferedIOBase) -> str:
+    """Return the blob id of what ``stream`` holds from its position to its end (not closed).
+
+    Reads into one reused buffer (no allocation per chunk, and an in-memory ``BytesIO`` is not
+    copied whole). BlockingIOError from a non-blocking stream, which could end a hash early.
+    """
+    digest = hashlib.sha256()
+    buffer = memoryview(bytearray(CHUNK_SIZE))
+    while True:
+        count = stream.readinto(buffer)
+        if count is None:
+            raise BlockingIOError("blobs are never hashed from a non-blocking stream")
+        if not count:
+            return digest.hexdigest()
+        digest.update(buffer[:count])
+
+
 def _chunks(fd: int) -> Iterator[bytes]:
     """Yield the bytes from ``fd``'s position to end of file: first one small-file-sized read,
     then CHUNK_SIZE reads (fewer system calls than buffered I/O, which fsck notices)."""
