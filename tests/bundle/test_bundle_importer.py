@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
+import signal
+import stat
+import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import bundle_fixtures as bf
 import chain_fixtures as cf
 import pytest
+from click.testing import CliRunner
 
-from customer_model_factory.bundle import importer
+from customer_model_factory.benchmark_selection import (
+    CustomerBenchmarkResult,
+    select_customer_model,
+)
+from customer_model_factory.bundle import importer, quarantine_writer
 from customer_model_factory.bundle.equivocation import (
     FORK,
     ROLLBACK,
@@ -32,12 +42,13 @@ from customer_model_factory.bundle.importer import (
     origin_dir,
     read_state,
 )
-from customer_model_factory.bundle.verify import Expectation
+from customer_model_factory.bundle.verify import Expectation, verify_bundle
 from customer_model_factory.chain import kinds
 from customer_model_factory.chain.findings import codes
+from customer_model_factory.cli import cli
 from customer_model_factory.ledger.errors import IntegrityError, LedgerError, LockError
 from customer_model_factory.ledger.fsck import fsck
-from customer_model_factory.ledger.keys import PrivateKey
+from customer_model_factory.ledger.keys import PrivateKey, save_public_key
 from customer_model_factory.ledger.lock import WriterLock
 from customer_model_factory.ledger.store import Ledger
 
@@ -51,6 +62,38 @@ def receiver(tmp_path: Path) -> Path:
     path = tmp_path / "receiver"
     Ledger.create(path, origin="site.example/air-gap", log_key=RECEIVER_KEY.public_key).close()
     return path
+
+
+@pytest.fixture(params=["in_process", "child"])
+def writer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test twice: quarantine written by this process, then by a child process."""
+    child = request.param == "child"
+    monkeypatch.setattr(importer, "CHILD_WRITER_MIN_BLOBS", 0 if child else 10**9)
+    return str(request.param)
+
+
+@pytest.fixture
+def children(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The child writers the test's imports start, in order."""
+    started: list[Any] = []
+
+    class Recorded(importer._ChildWriter):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            started.append(self)
+
+    monkeypatch.setattr(importer, "_ChildWriter", Recorded)
+    return started
+
+
+def reaped(child: Any) -> bool:
+    """Return True if the child process has exited and was waited for (no zombie left)."""
+    process = child._process
+    if process.returncode is None:
+        return False
+    with pytest.raises(ChildProcessError):
+        os.waitpid(process.pid, os.WNOHANG)
+    return True
 
 
 def run_import(receiver: Path, bundle: Bundle, **options: object) -> importer.ImportResult:
@@ -70,7 +113,7 @@ def snapshot(root: Path) -> dict[str, bytes | None]:
 
 
 def test_an_import_adds_every_blob_and_records_what_was_accepted(
-    receiver: Path, release_bundle: Bundle
+    receiver: Path, release_bundle: Bundle, writer: str
 ) -> None:
     result = run_import(receiver, release_bundle)
     assert result.status == IMPORTED and result.new_blobs == len(release_bundle.blobs)
@@ -101,7 +144,9 @@ def test_importing_the_same_bundle_twice_is_a_no_op(receiver: Path, release_bund
     assert snapshot(receiver) == before
 
 
-def test_a_refused_import_changes_nothing(receiver: Path, release_bundle: Bundle) -> None:
+def test_a_refused_import_changes_nothing(
+    receiver: Path, release_bundle: Bundle, writer: str
+) -> None:
     before = snapshot(receiver)
     stranger = PrivateKey.from_seed(b"\x31" * 32).public_key
     with pytest.raises(ImportRefusedError) as refused:
@@ -241,7 +286,7 @@ def test_an_older_trust_policy_is_refused(receiver: Path, promoted: bf.Promoted)
 
 
 def test_an_interrupted_import_is_invisible_and_can_be_retried(
-    receiver: Path, release_bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+    receiver: Path, release_bundle: Bundle, monkeypatch: pytest.MonkeyPatch, writer: str
 ) -> None:
     def crash(*args: object) -> None:
         raise OSError("disk full")
@@ -314,7 +359,12 @@ def test_flush_is_one_filesystem_barrier_with_a_fallback(
     assert real_sync_filesystem(tmp_path) is sys.platform.startswith("linux")
     barriers: list[Path] = []
     fsynced: list[Path] = []
-    monkeypatch.setattr(importer, "sync_filesystem", lambda d: barriers.append(d) or False)
+
+    def unavailable(directory: Path) -> bool:
+        barriers.append(directory)
+        return False
+
+    monkeypatch.setattr(importer, "sync_filesystem", unavailable)
     monkeypatch.setattr(importer, "fsync_paths", fsynced.extend)
     importer.flush(tmp_path, [tmp_path / "a", tmp_path / "b"])
     assert barriers == [tmp_path] and fsynced == [tmp_path / "a", tmp_path / "b"]
@@ -354,7 +404,7 @@ def record_steps(monkeypatch: pytest.MonkeyPatch, *, syncfs: bool) -> list[Any]:
 
 
 def test_the_quarantine_is_flushed_before_any_blob_moves(
-    receiver: Path, release_bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+    receiver: Path, release_bundle: Bundle, monkeypatch: pytest.MonkeyPatch, writer: str
 ) -> None:
     steps = record_steps(monkeypatch, syncfs=True)
     run_import(receiver, release_bundle)
@@ -364,7 +414,7 @@ def test_the_quarantine_is_flushed_before_any_blob_moves(
 
 
 def test_without_syncfs_every_quarantined_file_is_fsynced_before_any_moves(
-    receiver: Path, release_bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+    receiver: Path, release_bundle: Bundle, monkeypatch: pytest.MonkeyPatch, writer: str
 ) -> None:
     steps = record_steps(monkeypatch, syncfs=False)
     run_import(receiver, release_bundle)
@@ -382,7 +432,7 @@ def test_without_syncfs_every_quarantined_file_is_fsynced_before_any_moves(
 
 
 def test_a_failed_flush_is_the_imports_error_and_adds_nothing(
-    receiver: Path, release_bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+    receiver: Path, release_bundle: Bundle, monkeypatch: pytest.MonkeyPatch, writer: str
 ) -> None:
     def failing(directory: Path) -> bool:
         raise OSError(5, "syncfs: write-back failed")
@@ -396,12 +446,16 @@ def test_a_failed_flush_is_the_imports_error_and_adds_nothing(
     with pytest.raises(ImportRefusedError) as refused:
         run_import(receiver, release_bundle, trust=stranger)
     assert "policy_pin_mismatch" in codes(refused.value.findings)
-    assert any("write-back failed" in note for note in refused.value.__notes__)
+    notes = getattr(refused.value, "__notes__", [])
+    if writer == "in_process":  # the flush ran alongside verification: its failure is noted
+        assert any("write-back failed" in note for note in notes)
+    else:  # the refusal stops the child; a flush only starts once it has exited
+        assert all("write-back failed" in note for note in notes)
     assert snapshot(receiver) == before
 
 
 def test_stored_blobs_stay_and_existing_fan_out_directories_are_joined(
-    receiver: Path, release_bundle: Bundle
+    receiver: Path, release_bundle: Bundle, writer: str
 ) -> None:
     kept = release_bundle.blob_ids[0]
     with Ledger.open(receiver) as ledger:
@@ -421,8 +475,9 @@ def test_a_blob_stored_after_the_quarantine_was_filled_is_kept_as_is(
     quarantine = receiver / "imports" / "quarantine" / "import-test"
     quarantine.mkdir(parents=True)
     objects = Ledger.open(receiver).objects
-    written = importer._fill_quarantine(quarantine, release_bundle, objects)
-    assert sorted(written) == sorted(release_bundle.blob_ids)
+    written = importer._new_blobs(release_bundle, objects)
+    assert written == list(release_bundle.blob_ids)
+    importer._write_here(quarantine, release_bundle, written)
     assert sorted(os.listdir(quarantine)) == sorted(written)  # one flat directory
     late = written[-1]
     objects.put(release_bundle.blob(late) or b"")
@@ -431,3 +486,311 @@ def test_a_blob_stored_after_the_quarantine_was_filled_is_kept_as_is(
     assert objects.path(late).stat().st_ino == inode
     assert os.listdir(quarantine) == [late]
     assert all(objects.get(b) == release_bundle.blob(b) for b in written)
+
+
+# --- the child writer -------------------------------------------------------------------------
+
+
+def modes(root: Path) -> dict[str, int]:
+    """The permission bits of every path under ``root`` (but the lock file)."""
+    return {
+        str(path.relative_to(root)): stat.S_IMODE(path.stat().st_mode)
+        for path in sorted(root.rglob("*"))
+        if path.name != "lock"
+    }
+
+
+def test_both_writers_import_a_real_bundle_identically(
+    tmp_path: Path,
+    release_bundle: Bundle,
+    monkeypatch: pytest.MonkeyPatch,
+    children: list[Any],
+) -> None:
+    outcomes = []
+    for threshold in (importer.CHILD_WRITER_MIN_BLOBS, 0):  # the release is small: in-process
+        monkeypatch.setattr(importer, "CHILD_WRITER_MIN_BLOBS", threshold)
+        path = tmp_path / f"receiver-{threshold}"
+        Ledger.create(path, origin="site.example/air-gap", log_key=RECEIVER_KEY.public_key).close()
+        result = run_import(path, release_bundle)
+        outcomes.append((result.to_dict(), snapshot(path), modes(path)))
+        with Ledger.open(path) as ledger:
+            assert fsck(ledger, jobs=1) == []
+    assert len(children) == 1 and reaped(children[0]) and children[0]._process.returncode == 0
+    assert outcomes[0] == outcomes[1]
+
+
+def test_trace_data_is_written_here_before_verification_and_nothing_twice(
+    receiver: Path, release_bundle: Bundle, monkeypatch: pytest.MonkeyPatch, children: list[Any]
+) -> None:
+    monkeypatch.setattr(importer, "CHILD_WRITER_MIN_BLOBS", 0)
+    trace = {
+        e.record.blob_id for e in release_bundle.entries if e.record.kind == kinds.TRACE_DATASET
+    }
+    assert trace and trace <= set(release_bundle.blob_ids)
+    sent: list[str] = []
+    encode = quarantine_writer.encode_frames
+
+    def recording(frames: Any, *args: Any) -> Any:
+        frames = list(frames)
+        sent.extend(blob_id for blob_id, _ in frames)
+        return encode(frames, *args)
+
+    monkeypatch.setattr(importer, "encode_frames", recording)
+    verify = verify_bundle
+    streamed: dict[str, bytes] = {}
+
+    def verify_from_files(*args: Any, **options: Any) -> Any:
+        streamed.update((b, path.read_bytes()) for b, path in options["blob_files"].items())
+        return verify(*args, **options)
+
+    monkeypatch.setattr(importer, "verify_bundle", verify_from_files)
+    run_import(receiver, release_bundle)
+    assert len(children) == 1 and reaped(children[0])
+    assert sorted(sent) == sorted(set(release_bundle.blob_ids) - trace)
+    assert streamed == {b: release_bundle.blob(b) for b in trace}
+
+
+def squat_on_last_blob(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make a file appear in the quarantine, under the last blob's name, before the child
+    starts: its ``O_EXCL`` create fails."""
+    start = importer._start_writer
+
+    def squatting(quarantine: Path, bundle: Bundle, blob_ids: list[str]) -> Any:
+        (quarantine / blob_ids[-1]).write_bytes(b"squatter")
+        return start(quarantine, bundle, blob_ids)
+
+    monkeypatch.setattr(importer, "_start_writer", squatting)
+
+
+def lie_about_first_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Send the first blob with one byte appended: its data no longer hashes to its id."""
+    encode = quarantine_writer.encode_frames
+
+    def lying(frames: Any, *args: Any) -> Any:
+        (blob_id, data), *rest = frames
+        return encode([(blob_id, data + b" "), *rest], *args)
+
+    monkeypatch.setattr(importer, "encode_frames", lying)
+
+
+def fail_while_sending(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stop producing frames after two (the child then sees a clean end)."""
+    encode = quarantine_writer.encode_frames
+
+    def failing(frames: Any, *args: Any) -> Any:
+        chunks = encode(frames, 1)  # one frame per chunk
+        yield next(chunks)
+        yield next(chunks)
+        raise RuntimeError("no more frames")
+
+    monkeypatch.setattr(importer, "encode_frames", failing)
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (squat_on_last_blob, "exit status 1.*FileExistsError"),
+        (lie_about_first_frame, "exit status 1.*does not hash to its id"),
+        (fail_while_sending, "sending blobs to the quarantine writer failed: no more frames"),
+    ],
+)
+def test_a_failed_child_writer_fails_the_import_and_adds_nothing(
+    receiver: Path,
+    release_bundle: Bundle,
+    monkeypatch: pytest.MonkeyPatch,
+    children: list[Any],
+    damage: Any,
+    says: str,
+) -> None:
+    monkeypatch.setattr(importer, "CHILD_WRITER_MIN_BLOBS", 0)
+    damage(monkeypatch)
+    migrated: list[Any] = []
+    monkeypatch.setattr(importer, "_migrate", lambda *args: migrated.append(args))
+    before = snapshot(receiver)
+    with pytest.raises(importer.QuarantineWriteError, match=says) as failed:
+        run_import(receiver, release_bundle)
+    assert isinstance(failed.value, LedgerError) and len(str(failed.value).splitlines()) == 1
+    assert "Traceback" not in str(failed.value)
+    assert migrated == [] and snapshot(receiver) == before
+    assert len(children) == 1 and reaped(children[0])
+
+
+@pytest.mark.parametrize("extra", [False, True])
+def test_a_quarantine_not_holding_exactly_the_blobs_sent_fails_the_import(
+    receiver: Path,
+    release_bundle: Bundle,
+    monkeypatch: pytest.MonkeyPatch,
+    writer: str,
+    extra: bool,
+) -> None:
+    finish = importer._finish_and_flush
+
+    def then_damage(ledger_path: Path, child: Any) -> bool:
+        synced = finish(ledger_path, child)
+        (quarantine,) = (ledger_path / "imports" / "quarantine").iterdir()
+        if extra:
+            (quarantine / ("f" * 64)).write_bytes(b"")
+        else:
+            os.remove(quarantine / release_bundle.blob_ids[0])
+        return synced
+
+    monkeypatch.setattr(importer, "_finish_and_flush", then_damage)
+    before = snapshot(receiver)
+    says = "holds 1 unexpected file" if extra else "lacks 1 blob"
+    with pytest.raises(importer.QuarantineWriteError, match=says):
+        run_import(receiver, release_bundle)
+    assert snapshot(receiver) == before
+
+
+def test_a_refusal_while_the_child_is_still_writing_kills_and_reaps_it(
+    receiver: Path, release_bundle: Bundle, monkeypatch: pytest.MonkeyPatch, children: list[Any]
+) -> None:
+    monkeypatch.setattr(importer, "CHILD_WRITER_MIN_BLOBS", 0)
+    resume = threading.Event()
+    encode = quarantine_writer.encode_frames
+
+    def held(frames: Any, *args: Any) -> Any:
+        chunks = encode(frames, 1)
+        yield next(chunks)
+        resume.wait(60)  # the child waits for more frames until it was stopped
+        yield from chunks
+
+    monkeypatch.setattr(importer, "encode_frames", held)
+    alive: list[bool] = []
+    stop = importer._ChildWriter.stop
+
+    def stopping(self: Any) -> None:
+        alive.append(self._process.poll() is None)
+        stop(self)
+        resume.set()
+
+    monkeypatch.setattr(importer._ChildWriter, "stop", stopping)
+    before = snapshot(receiver)
+    stranger = PrivateKey.from_seed(b"\x31" * 32).public_key
+    with pytest.raises(ImportRefusedError) as refused:
+        run_import(receiver, release_bundle, trust=stranger)
+    assert "policy_pin_mismatch" in codes(refused.value.findings)
+    assert not getattr(refused.value, "__notes__", [])  # stopping it is no failure of its own
+    assert alive[0] is True  # it was running when verification refused the bundle
+    (child,) = children
+    assert reaped(child) and child._process.returncode == -signal.SIGKILL
+    assert snapshot(receiver) == before
+
+
+def test_a_failure_before_the_child_is_fed_kills_and_reaps_it(
+    receiver: Path, release_bundle: Bundle, monkeypatch: pytest.MonkeyPatch, children: list[Any]
+) -> None:
+    monkeypatch.setattr(importer, "CHILD_WRITER_MIN_BLOBS", 0)
+
+    def full(*args: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(importer, "_write_here", full)  # the trace data, written first
+    before = snapshot(receiver)
+    with pytest.raises(OSError, match="No space left"):
+        run_import(receiver, release_bundle)
+    (child,) = children
+    assert reaped(child) and child._process.returncode == -signal.SIGKILL
+    assert snapshot(receiver) == before
+
+
+def test_small_imports_start_no_child(
+    receiver: Path, release_bundle: Bundle, children: list[Any]
+) -> None:
+    assert len(release_bundle.blobs) < importer.CHILD_WRITER_MIN_BLOBS
+    run_import(receiver, release_bundle)
+    assert children == []
+
+
+# --- the command line, with a bundle above the threshold --------------------------------------
+
+
+def many_candidates(count: int) -> cf.Factory:
+    """The chain tests' factory run with ``count`` benchmark candidates (two blobs each)."""
+    made: list[CustomerBenchmarkResult] = []
+
+    def forge(kind: str, manifest: Any) -> Any:
+        if kind == kinds.TRAINING_MANIFEST:
+            made.extend(
+                CustomerBenchmarkResult.from_metrics(
+                    benchmark_id=f"bench-{n:05d}",
+                    training_manifest=manifest,
+                    model_artifact_uri=f"gs://alpha/models/candidate-{n}",
+                    metrics=cf.metrics(0.80 + (n % 97) / 1000),
+                    raw_result_uri=f"gs://alpha/bench/{n}.json",
+                    claim_boundary="customer-alpha traces only",
+                )
+                for n in range(count)
+            )
+        if kind == kinds.SELECTION_REPORT:
+            return select_customer_model(
+                selection_id="sel-alpha",
+                objective_profile="zero_silent_unsafe_pass",
+                candidates=made,
+            )
+        return manifest
+
+    return dataclasses.replace(cf.build_factory(forge=forge), benchmarks=tuple(made))
+
+
+@pytest.fixture(scope="module")
+def large_release(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Bundle, Path]:
+    """A bundle file with just over CHILD_WRITER_MIN_BLOBS blobs, the bundle, and the pinned
+    root key's file."""
+    directory = tmp_path_factory.mktemp("large")
+    candidates = importer.CHILD_WRITER_MIN_BLOBS // 2
+    promoted = bf.build_promoted(directory, factory=many_candidates(candidates))
+    bundle = bf.export(promoted)
+    assert len(bundle.blobs) > importer.CHILD_WRITER_MIN_BLOBS
+    path = directory / "large.cmfbundle"
+    path.write_bytes(encode_bundle(bundle))
+    return path, bundle, save_public_key(directory / "root.pub", bf.ROOT)
+
+
+def import_arguments(bundle_file: Path, root: Path, site: Path) -> list[str]:
+    """The ``cmf bundle import`` command line of the large release into ``site``."""
+    Ledger.create(site, origin="site.example/air-gap", log_key=RECEIVER_KEY.public_key).close()
+    options = ["--trust-root", str(root), "--at", bf.AS_OF.isoformat(), "--ledger", str(site)]
+    return ["bundle", "import", str(bundle_file), *options, "--json"]
+
+
+def assert_imported(site: Path, bundle: Bundle, stdout: str) -> None:
+    """The command printed an import of every blob, and the site's ledger holds them."""
+    document = json.loads(stdout)
+    assert document["status"] == IMPORTED and document["new_blobs"] == len(bundle.blobs)
+    with Ledger.open(site) as ledger:
+        assert all(ledger.objects.contains(blob_id) for blob_id in bundle.blob_ids)
+        assert fsck(ledger, jobs=1) == []
+    assert not (site / "imports" / "quarantine").exists()
+
+
+def test_cmf_bundle_import_of_a_large_bundle_uses_the_child(
+    large_release: tuple[Path, Bundle, Path], tmp_path: Path, children: list[Any]
+) -> None:
+    bundle_file, bundle, root = large_release
+    site = tmp_path / "site"
+    result = CliRunner().invoke(cli, import_arguments(bundle_file, root, site))
+    assert result.exit_code == 0, result.stderr
+    assert len(children) == 1 and reaped(children[0]) and children[0]._process.returncode == 0
+    assert_imported(site, bundle, result.stdout)
+
+
+def test_cmf_bundle_import_of_a_large_bundle_in_a_real_process(
+    large_release: tuple[Path, Bundle, Path], tmp_path: Path
+) -> None:
+    bundle_file, bundle, root = large_release
+    site = tmp_path / "site"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "customer_model_factory.cli",
+            *import_arguments(bundle_file, root, site),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert_imported(site, bundle, done.stdout)

@@ -12,23 +12,33 @@ Layout added to the receiving ledger (docs/bundle-format.md section 5)::
 ``import_bundle``, holding the ledger's writer lock:
 
 1. writes every blob of the bundle not yet stored into a fresh quarantine directory (file
-   names are ids computed from the bytes; nothing flushed yet);
+   names are ids computed from the bytes; nothing flushed yet). From CHILD_WRITER_MIN_BLOBS
+   blobs on, a child process (``quarantine_writer``) creates the files, fed through a pipe by
+   a background thread, while this process verifies: creating a file is kernel time, and a
+   thread of this process would wait for the interpreter lock after each one. Trace data is
+   always written here first, since verification reads it from the quarantine;
 2. verifies the whole bundle (``verify_bundle``, trace data streamed from its quarantined
    file: the very bytes that are migrated) and checks that its checkpoint is consistent with
    every checkpoint already accepted from that log (a rollback to a smaller tree, or another
-   root for a known size, is refused with a portable proof). Meanwhile, on Linux, a second
-   thread flushes the quarantine with one ``syncfs``; elsewhere each file is fsynced after;
+   root for a known size, is refused with a portable proof). Meanwhile the background thread
+   waits for the child to exit, then flushes the quarantine, on Linux with one ``syncfs``;
+   elsewhere each file is fsynced after. Then the quarantine must hold exactly the blobs sent;
 3. migrates the blobs into ``objects/`` (rename, then one more flush), stores the bundle
    itself as a blob, the accepted checkpoint, and last ``state.json``: the single commit point.
 
-Safety: the flush thread writes nothing; the first change outside the quarantine is the first
-rename of step 3, which starts only after verification passed AND the flush returned, so no
-object file ever appears with missing bytes and nothing unverified becomes reachable. The flush
-thread is always waited for before the quarantine is removed; its failure is the import's
-error (noted on the refusal when verification failed too). Whatever happens before the commit,
-the accepted state is unchanged; a refused or interrupted import leaves nothing reachable
-(stray content-addressed blobs are harmless and reused by the next import). Importing a bundle
-already imported is a no-op.
+Safety: nothing outside the quarantine changes before the first rename of step 3, which starts
+only after verification passed, the child exited 0 (a failure of the child, of feeding it, or
+a quarantine holding other files than those sent is a QuarantineWriteError), and the flush
+returned, so no object file ever appears with missing bytes and nothing unverified becomes
+reachable. The child trusts nothing it is sent: it re-hashes every blob and refuses one whose
+bytes do not match its id, creates only new files (``O_EXCL | O_NOFOLLOW``) named by 64 hex
+digits in the quarantine, and stops at the first problem. When verification fails, or
+anything else while the child runs, the child is killed and reaped and the background thread
+waited for (a failure of a flush it had started is noted on the error) before the quarantine
+is removed: no process or thread outlives a failed import.
+Whatever happens before the commit, the accepted state is unchanged; a refused or interrupted
+import leaves nothing reachable (stray content-addressed blobs are harmless and reused by the
+next import). Importing a bundle already imported is a no-op.
 """
 
 from __future__ import annotations
@@ -40,13 +50,15 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import TracebackType
 from typing import Any, cast
 
 from .._jsonfile import manifest_bytes
@@ -54,15 +66,23 @@ from ..chain.findings import ChainError, ChainFinding, error
 from ..chain.kinds import TRACE_DATASET
 from ..ledger.checkpoint import Checkpoint
 from ..ledger.durable import fsync_paths, make_dirs, replace_file
-from ..ledger.errors import FormatError, IntegrityError
+from ..ledger.errors import FormatError, IntegrityError, LedgerError
 from ..ledger.keys import PublicKey, check_key_name
 from ..ledger.lock import WriterLock
 from ..ledger.note import parse_note
-from ..ledger.objects import BLOB_MODE, ObjectStore, validate_blob_id
+from ..ledger.objects import ObjectStore, validate_blob_id
 from ..ledger.policy import TrustPolicy
 from ..ledger.store import LOCK_FILE, OBJECTS_DIR, Ledger
+from . import quarantine_writer
 from .equivocation import FORK, ROLLBACK, EquivocationProof, Relation, make_proof, relate
 from .format import Bundle, encode_bundle
+from .quarantine_writer import (
+    MAX_BLOB_BYTES,
+    MAX_MESSAGE_CHARS,
+    encode_frames,
+    open_directory,
+    write_blob,
+)
 from .verify import BundleReport, Expectation, verify_bundle
 
 IMPORTS_DIR = "imports"
@@ -73,6 +93,9 @@ EVIDENCE_DIR = "evidence"
 STATE_FORMAT = "cmf-imports/v1"
 IMPORTED = "imported"
 UNCHANGED = "unchanged"
+# From this many new blobs on, they are written by a child process while this one verifies;
+# below it, starting a Python (about 30 ms) costs more than the overlap saves.
+CHILD_WRITER_MIN_BLOBS = 1_000
 
 
 class ImportRefusedError(ChainError):
@@ -82,6 +105,11 @@ class ImportRefusedError(ChainError):
     def __init__(self, findings: list[ChainFinding], evidence: Path | None = None) -> None:
         super().__init__(findings)
         self.evidence = evidence
+
+
+class QuarantineWriteError(LedgerError):
+    """The quarantine could not be written (the child writer failed, sending it the blobs
+    failed, or the quarantine does not hold exactly the blobs sent); nothing was added."""
 
 
 def origin_dir_name(origin: str) -> str:
@@ -258,6 +286,7 @@ def import_bundle(
     ``checkpoint_fork``: a proof is written to ``evidence_path``, default under
     ``imports/<origin>/evidence/``), when it lacks the consistency proof it needs, or when its
     trust policy is older than the one accepted before (``policy_rollback``).
+    QuarantineWriteError (nothing added) when the quarantine could not be written.
     """
     ledger_path = Path(ledger_path)
     Ledger.open(ledger_path).close()  # refuse anything that is not a ledger, before writing
@@ -275,12 +304,13 @@ def import_bundle(
         fsync_paths(make_dirs(quarantine_root))
         quarantine = Path(tempfile.mkdtemp(prefix="import-", dir=quarantine_root))
         try:
-            written = _fill_quarantine(quarantine, bundle, objects)
+            written = _new_blobs(bundle, objects)
             # Verification streams trace data from its quarantined (or already stored) file:
-            # the very file that is migrated.
+            # the very file that is migrated. So those are written here, before it starts.
             trace = {e.record.blob_id for e in bundle.entries if e.record.kind == TRACE_DATASET}
             files = {blob_id: objects.path(blob_id) for blob_id in trace}
             files.update((b, Path(_quarantined(quarantine, b))) for b in written if b in trace)
+            by_child = _for_child(bundle, written, keep_here=trace)
 
             def verify() -> BundleReport:
                 report = verify_bundle(
@@ -295,7 +325,10 @@ def import_bundle(
                 _require_acceptable(ledger_path, bundle, report, state, evidence_path)
                 return report
 
-            report = _verify_while_flushing(ledger_path, quarantine, written, verify)
+            with _start_writer(quarantine, bundle, by_child) as child:
+                sent = set(by_child)
+                _write_here(quarantine, bundle, [b for b in written if b not in sent])
+                report = _verify_while_writing(ledger_path, quarantine, written, verify, child)
             new_blobs = _migrate(ledger_path, quarantine, written)
             _commit(ledger_path, bundle, bundle_id, report, state)
         finally:
@@ -314,14 +347,6 @@ def _remove_if_empty(*directories: Path) -> None:
             directory.rmdir()
 
 
-def _note_failure(barrier: Future[bool], exc: BaseException) -> None:
-    """Wait for the background flush of a failed import; add its own failure, if any, to
-    ``exc`` as a note (the import's error stays the one that stopped it; neither is lost)."""
-    problem = barrier.exception()
-    if problem is not None:
-        exc.add_note(f"flushing the quarantine failed as well: {problem!r}")
-
-
 def _quarantined(quarantine: Path, blob_id: str) -> str:
     """Return where an import's quarantine holds ``blob_id``: ``quarantine/<id>``.
 
@@ -331,54 +356,209 @@ def _quarantined(quarantine: Path, blob_id: str) -> str:
     return os.path.join(quarantine, blob_id)
 
 
-def _verify_while_flushing(
-    ledger_path: Path,
-    quarantine: Path,
-    written: Sequence[str],
-    verify: Callable[[], BundleReport],
-) -> BundleReport:
-    """Return ``verify()`` (which raises to refuse) once the quarantined blobs ``written`` are
-    durable too.
-
-    On Linux the flush is one ``syncfs`` in a thread of its own while ``verify`` runs: a single
-    system call, so the two threads hardly compete for the interpreter lock. Where there is no
-    ``syncfs`` each file is fsynced once ``verify`` has passed. A failed flush is the import's
-    error; if ``verify`` fails as well, its error is raised with the flush's noted on it.
-    """
-    if not written:
-        return verify()
-    with ThreadPoolExecutor(1, thread_name_prefix="cmf-import-flush") as pool:
-        barrier = pool.submit(sync_filesystem, ledger_path)
-        try:
-            report = verify()
-        except BaseException as exc:
-            _note_failure(barrier, exc)
-            raise
-        synced = barrier.result()
-    if not synced:
-        fsync_paths([Path(_quarantined(quarantine, blob_id)) for blob_id in written])
-    return report
-
-
-def _fill_quarantine(quarantine: Path, bundle: Bundle, objects: ObjectStore) -> list[str]:
-    """Write every carried blob not yet stored as ``quarantine/<id>`` (read-only); return the
-    ids written, in order. Not yet durable: the caller flushes them.
+def _new_blobs(bundle: Bundle, objects: ObjectStore) -> list[str]:
+    """Return the ids of the carried blobs not yet stored, in the bundle's order.
 
     The ids were computed from the bytes, so every name is 64 hex digits: no bundle content
     ever chooses a path. A blob whose fan-out directory is absent from ``objects/`` is not
     stored (the writer lock is held), so only the others cost a ``stat``.
     """
     stored_fanouts = _listing(objects.root)
-    written = []
-    for blob_id in bundle.blob_ids:
-        data = bundle.blob(blob_id)
-        if data is None:  # impossible: blob_ids lists carried blobs only
-            raise RuntimeError(f"blob {blob_id} vanished from the bundle")
-        if blob_id[:2] in stored_fanouts and objects.contains(blob_id):
-            continue  # stored durably by an earlier import or commit
-        write_new_file(_quarantined(quarantine, blob_id), data, BLOB_MODE)
-        written.append(blob_id)
-    return written
+    return [
+        blob_id
+        for blob_id in bundle.blob_ids
+        if blob_id[:2] not in stored_fanouts or not objects.contains(blob_id)
+    ]
+
+
+def _carried(bundle: Bundle, blob_id: str) -> bytes:
+    """Return the bytes of a blob the bundle carries."""
+    data = bundle.blob(blob_id)
+    if data is None:  # impossible: blob_ids lists carried blobs only
+        raise RuntimeError(f"blob {blob_id} vanished from the bundle")
+    return data
+
+
+def _for_child(bundle: Bundle, written: Sequence[str], *, keep_here: Set[str]) -> list[str]:
+    """Return which of the blobs ``written`` a child process writes: none when fewer than
+    CHILD_WRITER_MIN_BLOBS are to be written (starting a Python costs more than it saves) or
+    this interpreter cannot start another (embedded), else all but those in ``keep_here`` and
+    any larger than a frame may carry."""
+    if len(written) < CHILD_WRITER_MIN_BLOBS or not sys.executable:
+        return []
+    return [
+        blob_id
+        for blob_id in written
+        if blob_id not in keep_here and len(_carried(bundle, blob_id)) <= MAX_BLOB_BYTES
+    ]
+
+
+def _write_here(quarantine: Path, bundle: Bundle, blob_ids: Sequence[str]) -> None:
+    """Write the blobs ``blob_ids`` of ``bundle`` into the quarantine from this process
+    (``quarantine_writer.write_blob``: read-only, new files only, not yet durable)."""
+    if not blob_ids:
+        return
+    directory_fd = open_directory(str(quarantine))
+    try:
+        for blob_id in blob_ids:
+            write_blob(directory_fd, blob_id, _carried(bundle, blob_id))
+    finally:
+        os.close(directory_fd)
+
+
+class _ChildWriter:
+    """A ``quarantine_writer`` child process writing blobs into a quarantine, fed by ``finish``
+    (run on a background thread); a context manager that always reaps the child."""
+
+    def __init__(self, quarantine: Path, frames: Sequence[tuple[str, bytes]]) -> None:
+        """Start the child; it waits for frames on its standard input.
+
+        It runs ``quarantine_writer``'s own file, the code this process imported, which needs
+        only the standard library: so ``-I`` (no environment variables, user site or working
+        directory) and ``-S`` (no site-packages, no ``.pth`` file runs) keep everything but
+        that file out of it, and save most of an interpreter's start-up.
+        """
+        self._frames = frames
+        self._stopped = False
+        writer = os.path.abspath(quarantine_writer.__file__)
+        self._process = subprocess.Popen(
+            [sys.executable, "-I", "-S", writer, str(quarantine)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def finish(self) -> bool:
+        """Send every frame, close the child's input and wait for it to exit.
+
+        Return True when it exited 0 (every blob written), False when ``stop`` was called;
+        else raise QuarantineWriteError with the child's exit status and its one stderr line,
+        or the failure of sending.
+        """
+        stdin, stderr = self._process.stdin, self._process.stderr
+        if stdin is None or stderr is None:
+            raise RuntimeError("the quarantine writer was started without pipes")
+        failure: Exception | None = None
+        try:
+            try:
+                for chunk in encode_frames(self._frames):
+                    stdin.write(chunk)  # a blocking pipe write releases the interpreter lock
+            finally:
+                stdin.close()
+        except BrokenPipeError:
+            pass  # the child stopped reading: its exit status says why
+        except Exception as exc:  # the child still has to be reaped first
+            failure = exc
+        message = " ".join(stderr.read().decode("utf-8", "replace").split())[:MAX_MESSAGE_CHARS]
+        status = self._process.wait()
+        if self._stopped:
+            return False
+        if failure is not None:
+            raise QuarantineWriteError(f"sending blobs to the quarantine writer failed: {failure}")
+        if status != 0:
+            how = f"exit status {status}" if status > 0 else f"killed by signal {-status}"
+            raise QuarantineWriteError(f"the quarantine writer failed ({how}): {message}")
+        return True
+
+    def stop(self) -> None:
+        """Kill the child (the import failed); ``finish`` then returns False."""
+        self._stopped = True
+        self._process.kill()
+
+    def __enter__(self) -> _ChildWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Kill the child if the import failed; in any case close its pipes and reap it.
+
+        Runs after ``finish``'s thread has returned (or was never started), so no other thread
+        uses the pipes.
+        """
+        if exc_type is not None:
+            self.stop()
+        for pipe in (self._process.stdin, self._process.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):  # unsent data on a broken pipe
+                    pipe.close()
+        self._process.wait()
+
+
+def _start_writer(
+    quarantine: Path, bundle: Bundle, blob_ids: Sequence[str]
+) -> contextlib.AbstractContextManager[_ChildWriter | None]:
+    """Return a child writer for ``blob_ids`` (started), or None when there are none."""
+    if not blob_ids:
+        return contextlib.nullcontext()
+    return _ChildWriter(quarantine, [(b, _carried(bundle, b)) for b in blob_ids])
+
+
+def _note_failure(barrier: Future[bool], exc: BaseException) -> None:
+    """Wait for the background job of a failed import; add its own failure, if any, to
+    ``exc`` as a note (the import's error stays the one that stopped it; neither is lost)."""
+    problem = barrier.exception()
+    if problem is not None:
+        exc.add_note(f"writing or flushing the quarantine failed as well: {problem!r}")
+
+
+def _finish_and_flush(ledger_path: Path, child: _ChildWriter | None) -> bool:
+    """Background job: let ``child`` (if any) write its blobs, then flush the file system;
+    return whether ``syncfs`` did (False: each file must be fsynced). Nothing is flushed for
+    a stopped child: that import failed already."""
+    if child is not None and not child.finish():
+        return False
+    return sync_filesystem(ledger_path)
+
+
+def _verify_while_writing(
+    ledger_path: Path,
+    quarantine: Path,
+    written: Sequence[str],
+    verify: Callable[[], BundleReport],
+    child: _ChildWriter | None,
+) -> BundleReport:
+    """Return ``verify()`` (which raises to refuse) once the quarantine holds exactly the
+    blobs ``written``, durably.
+
+    A background thread lets ``child`` write its share and exit, then flushes: on Linux one
+    ``syncfs`` (a single system call, so the threads hardly compete for the interpreter
+    lock); where there is none each file is fsynced once ``verify`` has passed. If ``verify``
+    fails the child is killed, and the thread waited for; its own failure is noted on the
+    refusal. Otherwise a failure of the child or of the flush is the import's error.
+    """
+    if not written:
+        return verify()
+    with ThreadPoolExecutor(1, thread_name_prefix="cmf-import-writer") as pool:
+        barrier = pool.submit(_finish_and_flush, ledger_path, child)
+        try:
+            report = verify()
+        except BaseException as exc:
+            if child is not None:
+                child.stop()
+            _note_failure(barrier, exc)
+            raise
+        synced = barrier.result()
+    _require_quarantined(quarantine, written)
+    if not synced:
+        fsync_paths([Path(_quarantined(quarantine, blob_id)) for blob_id in written])
+    return report
+
+
+def _require_quarantined(quarantine: Path, written: Sequence[str]) -> None:
+    """Raise QuarantineWriteError unless the quarantine holds exactly the files ``written``:
+    a writer that stopped early, or anything else that wrote there, fails the import."""
+    present = set(os.listdir(quarantine))
+    expected = set(written)
+    if present != expected:
+        missing, extra = sorted(expected - present), sorted(present - expected)
+        raise QuarantineWriteError(
+            f"the quarantine lacks {len(missing)} blob(s) {missing[:3]} and holds "
+            f"{len(extra)} unexpected file(s) {extra[:3]}"
+        )
 
 
 def _listing(directory: Path) -> frozenset[str]:
@@ -387,21 +567,6 @@ def _listing(directory: Path) -> frozenset[str]:
         return frozenset(os.listdir(directory))
     except FileNotFoundError:
         return frozenset()
-
-
-def write_new_file(path: Path | str, data: bytes, mode: int) -> None:
-    """Create ``path`` (FileExistsError if it exists) holding ``data``, not yet fsynced.
-
-    Plain ``os.write`` calls: a buffered file object costs several extra system calls per file,
-    which dominates when thousands of small blobs are written.
-    """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
 
 
 def _require_acceptable(
