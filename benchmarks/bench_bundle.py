@@ -29,7 +29,6 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import shutil
 import statistics
@@ -152,12 +151,6 @@ def build_sender(directory: Path, candidates: int) -> tuple[Path, str, Any]:
     ledger path, the release gate id and the pinned root key."""
     sys.path[:0] = [str(REPO / "tests" / "chain"), str(REPO / "tests" / "bundle")]
     import bundle_fixtures as bf  # type: ignore[import-not-found]  # tests/bundle
-    import chain_fixtures as cf  # type: ignore[import-not-found]  # tests/chain
-
-    from customer_model_factory.benchmark_selection import (
-        CustomerBenchmarkResult,
-        select_customer_model,
-    )
 
     ledger_path = directory / "ledger"
     gate_file = directory / "release-gate"
@@ -165,31 +158,8 @@ def build_sender(directory: Path, candidates: int) -> tuple[Path, str, Any]:
         return ledger_path, gate_file.read_text().strip(), bf.ROOT
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
-    made: list[Any] = []
-
-    def forge(kind: str, manifest: Any) -> Any:
-        if kind == "training_manifest":
-            made.extend(
-                CustomerBenchmarkResult.from_metrics(
-                    benchmark_id=f"bench-{n:05d}",
-                    training_manifest=manifest,
-                    model_artifact_uri=f"gs://alpha/models/candidate-{n}",
-                    metrics=cf.metrics(0.80 + (n % 97) / 1000),
-                    raw_result_uri=f"gs://alpha/bench/{n}.json",
-                    claim_boundary="customer-alpha traces only",
-                )
-                for n in range(candidates)
-            )
-        if kind == "selection_report":
-            return select_customer_model(
-                selection_id="sel-alpha",
-                objective_profile="zero_silent_unsafe_pass",
-                candidates=made,
-            )
-        return manifest
-
     print(f"  building a sender ledger with {candidates:,} benchmark candidates (once)...")
-    factory = dataclasses.replace(cf.build_factory(forge=forge), benchmarks=tuple(made))
+    factory = bf.many_candidates(candidates)
     with no_fsync():
         promoted = bf.build_promoted(directory, factory=factory)
     gate_file.write_text(promoted.gate + "\n")

@@ -11,7 +11,7 @@ import contextlib
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,13 @@ from typing import Any
 import chain_fixtures as cf
 import pytest
 
+from customer_model_factory.benchmark_selection import (
+    CustomerBenchmarkResult,
+    select_customer_model,
+)
 from customer_model_factory.bundle.export import export_bundle
 from customer_model_factory.bundle.format import Bundle, encode_bundle
-from customer_model_factory.chain import promote_release, record_policy
+from customer_model_factory.chain import kinds, promote_release, record_policy
 from customer_model_factory.ledger.checkpoint import open_checkpoint
 from customer_model_factory.ledger.keys import PrivateKey
 from customer_model_factory.ledger.note import cosign
@@ -166,6 +170,34 @@ def bundle_bytes(bundle: Bundle) -> bytes:
 def later(days: int) -> datetime:
     """Return the test clock moved ``days`` days on."""
     return datetime.fromtimestamp(AS_OF.timestamp() + days * 86_400, tz=UTC)
+
+
+def many_candidates(count: int) -> cf.Factory:
+    """The chain tests' factory run with ``count`` benchmark candidates (two blobs each)."""
+    made: list[CustomerBenchmarkResult] = []
+
+    def forge(kind: str, manifest: Any) -> Any:
+        if kind == kinds.TRAINING_MANIFEST:
+            made.extend(
+                CustomerBenchmarkResult.from_metrics(
+                    benchmark_id=f"bench-{n:05d}",
+                    training_manifest=manifest,
+                    model_artifact_uri=f"gs://alpha/models/candidate-{n}",
+                    metrics=cf.metrics(0.80 + (n % 97) / 1000),
+                    raw_result_uri=f"gs://alpha/bench/{n}.json",
+                    claim_boundary="customer-alpha traces only",
+                )
+                for n in range(count)
+            )
+        if kind == kinds.SELECTION_REPORT:
+            return select_customer_model(
+                selection_id="sel-alpha",
+                objective_profile="zero_silent_unsafe_pass",
+                candidates=made,
+            )
+        return manifest
+
+    return replace(cf.build_factory(forge=forge), benchmarks=tuple(made))
 
 
 # Prior-art appendix A.3 (docs/ledger-format.md section 8.2): the complete tlog-proof of index 3

@@ -19,10 +19,6 @@ import chain_fixtures as cf
 import pytest
 from click.testing import CliRunner
 
-from customer_model_factory.benchmark_selection import (
-    CustomerBenchmarkResult,
-    select_customer_model,
-)
 from customer_model_factory.bundle import importer, quarantine_writer
 from customer_model_factory.bundle.equivocation import (
     FORK,
@@ -705,41 +701,13 @@ def test_small_imports_start_no_child(
 # --- the command line, with a bundle above the threshold --------------------------------------
 
 
-def many_candidates(count: int) -> cf.Factory:
-    """The chain tests' factory run with ``count`` benchmark candidates (two blobs each)."""
-    made: list[CustomerBenchmarkResult] = []
-
-    def forge(kind: str, manifest: Any) -> Any:
-        if kind == kinds.TRAINING_MANIFEST:
-            made.extend(
-                CustomerBenchmarkResult.from_metrics(
-                    benchmark_id=f"bench-{n:05d}",
-                    training_manifest=manifest,
-                    model_artifact_uri=f"gs://alpha/models/candidate-{n}",
-                    metrics=cf.metrics(0.80 + (n % 97) / 1000),
-                    raw_result_uri=f"gs://alpha/bench/{n}.json",
-                    claim_boundary="customer-alpha traces only",
-                )
-                for n in range(count)
-            )
-        if kind == kinds.SELECTION_REPORT:
-            return select_customer_model(
-                selection_id="sel-alpha",
-                objective_profile="zero_silent_unsafe_pass",
-                candidates=made,
-            )
-        return manifest
-
-    return dataclasses.replace(cf.build_factory(forge=forge), benchmarks=tuple(made))
-
-
 @pytest.fixture(scope="module")
 def large_release(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Bundle, Path]:
     """A bundle file with just over CHILD_WRITER_MIN_BLOBS blobs, the bundle, and the pinned
     root key's file."""
     directory = tmp_path_factory.mktemp("large")
     candidates = importer.CHILD_WRITER_MIN_BLOBS // 2
-    promoted = bf.build_promoted(directory, factory=many_candidates(candidates))
+    promoted = bf.build_promoted(directory, factory=bf.many_candidates(candidates))
     bundle = bf.export(promoted)
     assert len(bundle.blobs) > importer.CHILD_WRITER_MIN_BLOBS
     path = directory / "large.cmfbundle"
