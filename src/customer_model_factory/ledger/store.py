@@ -26,7 +26,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -708,24 +708,7 @@ def _append_index(
         by_bucket.setdefault(entry.blob_id[:2], bytearray()).extend(
             index_record(entry.blob_id, entry.index)
         )
-    buckets = dict(state.buckets)
-    # A ledger checked into git loses its empty directories; recreate them when needed.
-    to_sync: list[Path] = make_dirs(index_dir)
-    created = False
-    for bucket, data in sorted(by_bucket.items()):
-        path = index_dir / bucket
-        created |= not path.exists()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-        try:
-            offset = buckets.get(bucket, 0)
-            written = 0
-            while written < len(data):
-                written += os.pwrite(fd, data[written:], offset + written)
-        finally:
-            os.close(fd)
-        buckets[bucket] = offset + len(data)
-        to_sync.append(path)
-    fsync_paths([*to_sync, *([index_dir] if created else [])])
+    buckets = _append_at_offsets(index_dir, by_bucket, state.buckets, lambda bucket: bucket)
     return replace(state, indexed=indexed, buckets=buckets)
 
 
@@ -738,24 +721,44 @@ def _append_kind_index(
         by_kind.setdefault(entry.kind, bytearray()).extend(
             entry.index.to_bytes(KIND_RECORD_SIZE, "big")
         )
-    lengths = dict(state.kinds)
-    to_sync: list[Path] = make_dirs(kinds_dir)
+    lengths = _append_at_offsets(
+        kinds_dir, by_kind, state.kinds, lambda kind: f"{kind}{KIND_FILE_SUFFIX}"
+    )
+    return replace(state, kinds_indexed=indexed, kinds=lengths)
+
+
+def _append_at_offsets(
+    directory: Path,
+    records: Mapping[str, bytes | bytearray],
+    lengths: Mapping[str, int],
+    file_name: Callable[[str], str],
+) -> dict[str, int]:
+    """Write each key's ``records`` into ``directory/file_name(key)`` at the committed length
+    ``lengths[key]`` (0 for a new file), fsync every file written (and the directory when a
+    file was created); return the lengths that now cover them.
+
+    Writing at the committed length, not appending, overwrites whatever an interrupted commit
+    left past it.
+    """
+    new_lengths = dict(lengths)
+    # A ledger checked into git loses its empty directories; recreate them when needed.
+    to_sync: list[Path] = make_dirs(directory)
     created = False
-    for kind, data in sorted(by_kind.items()):
-        path = kinds_dir / f"{kind}{KIND_FILE_SUFFIX}"
+    for key, data in sorted(records.items()):
+        path = directory / file_name(key)
         created |= not path.exists()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
-            offset = lengths.get(kind, 0)
+            offset = new_lengths.get(key, 0)
             written = 0
             while written < len(data):
                 written += os.pwrite(fd, data[written:], offset + written)
         finally:
             os.close(fd)
-        lengths[kind] = offset + len(data)
+        new_lengths[key] = offset + len(data)
         to_sync.append(path)
-    fsync_paths([*to_sync, *([kinds_dir] if created else [])])
-    return replace(state, kinds_indexed=indexed, kinds=lengths)
+    fsync_paths([*to_sync, *([directory] if created else [])])
+    return new_lengths
 
 
 class LedgerWriter:
