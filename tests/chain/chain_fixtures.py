@@ -49,6 +49,7 @@ from customer_model_factory.monitoring_manifest import (
     MonitoringThresholds,
     build_monitoring_manifest,
 )
+from customer_model_factory.pipeline import manifest_data
 from customer_model_factory.release_gate import (
     CustomerReleaseGateManifest,
     build_release_gate_manifest,
@@ -367,9 +368,7 @@ def build_factory(
 
 def blob(manifest: Any) -> bytes:
     """Return the canonical stored bytes of a manifest (what ``write_json`` writes)."""
-    from customer_model_factory._jsonfile import manifest_bytes
-
-    return manifest_bytes(manifest.to_dict())
+    return manifest_data(manifest)
 
 
 # -- keys and policy ---------------------------------------------------------------------------
