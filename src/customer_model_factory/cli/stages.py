@@ -214,6 +214,18 @@ def read_parent(path: Path, kind: str) -> Any:
     return read_manifest(path, kind)
 
 
+def run_stage(
+    kind: str, options: dict[str, Any], build: Callable[..., Any], *parents: tuple[Path, str]
+) -> int:
+    """Read ``kind``'s parameters and the ``(file, kind)`` parent manifests, build the manifest
+    with ``build(params, *parent manifests)``, then write (and record) it."""
+    shared, flags, config = split_options(options)
+    params = stage_params(kind, config, flags)
+    read = [read_parent(path, parent_kind) for path, parent_kind in parents]
+    manifest = build(params, *(parent.manifest for parent in read))
+    return finish_stage(kind, manifest, [parent.blob_id for parent in read], shared)
+
+
 # --- the commands --------------------------------------------------------------------------------
 
 
@@ -256,11 +268,9 @@ def training_build(dataset_report: Path, **options: Any) -> int:
     """Build the training manifest of a validated dataset."""
     from ..pipeline import build_training
 
-    shared, flags, config = split_options(options)
-    params = stage_params("training_manifest", config, flags)
-    parent = read_parent(dataset_report, "dataset_report")
-    manifest = build_training(params, parent.manifest)
-    return finish_stage("training_manifest", manifest, [parent.blob_id], shared)
+    return run_stage(
+        "training_manifest", options, build_training, (dataset_report, "dataset_report")
+    )
 
 
 @click.group()
@@ -312,11 +322,9 @@ def deploy(selection: Path, **options: Any) -> int:
     """Build the deployment manifest of the selected model (policy from --config)."""
     from ..pipeline import build_deployment
 
-    shared, flags, config = split_options(options)
-    params = stage_params("deployment_manifest", config, flags)
-    parent = read_parent(selection, "selection_report")
-    manifest = build_deployment(params, parent.manifest)
-    return finish_stage("deployment_manifest", manifest, [parent.blob_id], shared)
+    return run_stage(
+        "deployment_manifest", options, build_deployment, (selection, "selection_report")
+    )
 
 
 @click.group()
@@ -330,9 +338,7 @@ def sector_map(**options: Any) -> int:
     """Build a sector evidence mapping (frameworks and control evidence)."""
     from ..pipeline import build_mapping
 
-    shared, flags, config = split_options(options)
-    manifest = build_mapping(stage_params("sector_mapping", config, flags))
-    return finish_stage("sector_mapping", manifest, [], shared)
+    return run_stage("sector_mapping", options, build_mapping)
 
 
 @click.group()
@@ -348,14 +354,13 @@ def evidence_build(deployment: Path, mapping: Path, **options: Any) -> int:
     """Build the evidence pack of a deployment under a sector mapping."""
     from ..pipeline import build_evidence
 
-    shared, flags, config = split_options(options)
-    params = stage_params("evidence_pack", config, flags)
-    parents = [
-        read_parent(deployment, "deployment_manifest"),
-        read_parent(mapping, "sector_mapping"),
-    ]
-    manifest = build_evidence(params, parents[0].manifest, parents[1].manifest)
-    return finish_stage("evidence_pack", manifest, [p.blob_id for p in parents], shared)
+    return run_stage(
+        "evidence_pack",
+        options,
+        build_evidence,
+        (deployment, "deployment_manifest"),
+        (mapping, "sector_mapping"),
+    )
 
 
 @click.group()
@@ -371,14 +376,13 @@ def runtime_build(deployment: Path, evidence: Path, **options: Any) -> int:
     """Build the runtime package of a deployment and its evidence pack."""
     from ..pipeline import build_runtime
 
-    shared, flags, config = split_options(options)
-    params = stage_params("runtime_package", config, flags)
-    parents = [
-        read_parent(deployment, "deployment_manifest"),
-        read_parent(evidence, "evidence_pack"),
-    ]
-    manifest = build_runtime(params, parents[0].manifest, parents[1].manifest)
-    return finish_stage("runtime_package", manifest, [p.blob_id for p in parents], shared)
+    return run_stage(
+        "runtime_package",
+        options,
+        build_runtime,
+        (deployment, "deployment_manifest"),
+        (evidence, "evidence_pack"),
+    )
 
 
 @click.group()
@@ -393,11 +397,7 @@ def monitor_build(runtime: Path, **options: Any) -> int:
     """Build the monitoring manifest of one observation window (metrics from --config)."""
     from ..pipeline import build_monitoring
 
-    shared, flags, config = split_options(options)
-    params = stage_params("monitoring_manifest", config, flags)
-    parent = read_parent(runtime, "runtime_package")
-    manifest = build_monitoring(params, parent.manifest)
-    return finish_stage("monitoring_manifest", manifest, [parent.blob_id], shared)
+    return run_stage("monitoring_manifest", options, build_monitoring, (runtime, "runtime_package"))
 
 
 @click.group()
@@ -413,14 +413,13 @@ def risk_build(evidence: Path, monitoring: Path, **options: Any) -> int:
     """Build the risk register (risks from --config) over evidence and monitoring."""
     from ..pipeline import build_register
 
-    shared, flags, config = split_options(options)
-    params = stage_params("risk_register", config, flags)
-    parents = [
-        read_parent(evidence, "evidence_pack"),
-        read_parent(monitoring, "monitoring_manifest"),
-    ]
-    manifest = build_register(params, parents[0].manifest, parents[1].manifest)
-    return finish_stage("risk_register", manifest, [p.blob_id for p in parents], shared)
+    return run_stage(
+        "risk_register",
+        options,
+        build_register,
+        (evidence, "evidence_pack"),
+        (monitoring, "monitoring_manifest"),
+    )
 
 
 @click.command("gate")
@@ -439,13 +438,12 @@ def release_gate(
     """
     from ..pipeline import build_gate
 
-    shared, flags, config = split_options(options)
-    params = stage_params("release_gate", config, flags)
-    parents = [
-        read_parent(runtime, "runtime_package"),
-        read_parent(evidence, "evidence_pack"),
-        read_parent(monitoring, "monitoring_manifest"),
-        read_parent(risk_register, "risk_register"),
-    ]
-    manifest = build_gate(params, *(parent.manifest for parent in parents))
-    return finish_stage("release_gate", manifest, [p.blob_id for p in parents], shared)
+    return run_stage(
+        "release_gate",
+        options,
+        build_gate,
+        (runtime, "runtime_package"),
+        (evidence, "evidence_pack"),
+        (monitoring, "monitoring_manifest"),
+        (risk_register, "risk_register"),
+    )
