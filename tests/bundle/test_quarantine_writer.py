@@ -241,6 +241,7 @@ def test_importing_the_writer_loads_nothing_heavy() -> None:
     )
     assert done.stdout.split() == [
         "['customer_model_factory',",
+        "'customer_model_factory._lazy',",
         "'customer_model_factory.bundle',",
         "'customer_model_factory.bundle.quarantine_writer']",
     ]
