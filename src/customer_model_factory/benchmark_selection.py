@@ -18,6 +18,7 @@ from ._fields import (
     req_obj,
     req_str,
 )
+from ._frozen import frozen
 from ._hashing import check_self_hash
 from ._manifest import SelfHashedManifest, check_schema_and_ready
 from .dataset_contract import ALLOWED_DECISIONS, ALLOWED_SEVERITIES, HIGH_RISK_SEVERITIES
@@ -39,7 +40,7 @@ _UNIT_INTERVAL_METRICS = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class BenchmarkMetrics:
     """Severity-aware metrics required for customer model selection."""
 
@@ -84,7 +85,7 @@ class BenchmarkMetrics:
 _METRIC_FIELD_NAMES = tuple(f.name for f in fields(BenchmarkMetrics))
 
 
-@dataclass(frozen=True)
+@frozen
 class CustomerBenchmarkResult(SelfHashedManifest):
     """One benchmark result bound to a customer training manifest."""
 
@@ -223,7 +224,7 @@ class CustomerBenchmarkResult(SelfHashedManifest):
 _RESULT_FIELD_NAMES = tuple(f.name for f in fields(CustomerBenchmarkResult))
 
 
-@dataclass(frozen=True)
+@frozen
 class CustomerModelSelectionReport(SelfHashedManifest):
     """Selection report for a customer deployable model candidate."""
 

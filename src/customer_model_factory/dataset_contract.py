@@ -20,7 +20,6 @@ import operator
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -34,6 +33,7 @@ from ._fields import (
     req_str,
     req_str_tuple,
 )
+from ._frozen import frozen
 from .sector_extension import (
     SECTOR_REQUIRED_METADATA,
     _all_nonblank_strings,
@@ -146,7 +146,7 @@ _REPORT_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class CustomerWorkspace:
     """Customer workspace metadata used as the isolation boundary.
 
@@ -187,7 +187,7 @@ class CustomerWorkspace:
         return workspace
 
 
-@dataclass(frozen=True)
+@frozen
 class CustomerTraceFinding:
     """One validation finding for a customer trace dataset."""
 
@@ -221,7 +221,7 @@ class CustomerTraceFinding:
         return finding
 
 
-@dataclass(frozen=True)
+@frozen
 class CustomerDatasetValidationReport:
     """Validation report and manifest preflight for customer datasets."""
 
@@ -611,7 +611,7 @@ class CanonicalRows:
         return self.hexdigest()
 
 
-@dataclass(frozen=True)
+@frozen
 class RowsSummary:
     """A batch of consecutive rows reduced to what the engine's cross-row rules still need.
 

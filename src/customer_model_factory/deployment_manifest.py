@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, fields, replace
 from typing import Any, Self
 
 from ._fields import (
@@ -15,6 +15,7 @@ from ._fields import (
     req_obj,
     req_str,
 )
+from ._frozen import frozen
 from ._hashing import check_self_hash
 from ._manifest import SelfHashedManifest, check_schema_and_ready
 from .benchmark_selection import CustomerBenchmarkResult, CustomerModelSelectionReport
@@ -24,7 +25,7 @@ TELEMETRY_MODES = frozenset({"disabled", "customer_controlled", "internal_only"}
 ENVIRONMENTS = frozenset({"development", "staging", "production"})
 
 
-@dataclass(frozen=True)
+@frozen
 class DeploymentPolicy:
     """Runtime policy bound to a customer deployment package.
 
@@ -72,7 +73,7 @@ class DeploymentPolicy:
 _POLICY_FIELD_NAMES = tuple(f.name for f in fields(DeploymentPolicy))
 
 
-@dataclass(frozen=True)
+@frozen
 class CustomerDeploymentManifest(SelfHashedManifest):
     """Export-ready deployment package manifest."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from typing import Any, Self
 
 from ._fields import (
@@ -15,6 +15,7 @@ from ._fields import (
     req_str_tuple,
     req_str_tuple_dict,
 )
+from ._frozen import frozen
 from ._hashing import check_self_hash
 from ._manifest import SelfHashedManifest, check_schema_and_ready
 from .deployment_manifest import CustomerDeploymentManifest
@@ -38,7 +39,7 @@ ARTEFACT_KEYS = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class CustomerEvidencePackManifest(SelfHashedManifest):
     """Deterministic manifest for customer evidence-room exports."""
 

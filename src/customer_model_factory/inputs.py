@@ -8,11 +8,11 @@ and the keys, nothing else at import time. ``pipeline`` re-exports every name.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._frozen import frozen
 from .ledger.errors import LedgerError
 from .ledger.keys import PublicKey, load_public_key
 from .ledger.policy import (
@@ -95,7 +95,7 @@ def read_json_object(path: Path) -> dict[str, Any]:
 # --- the trust root ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Trust:
     """The trust root verification is pinned to, and how it was chosen (for the output)."""
 

@@ -7,7 +7,7 @@ the manifest not ready; only findings do, exactly as in the reference.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from typing import Any, Self
 
 from ._fields import (
@@ -20,6 +20,7 @@ from ._fields import (
     req_str,
     req_str_dict,
 )
+from ._frozen import frozen
 from ._hashing import check_self_hash
 from ._manifest import SelfHashedManifest, check_schema_and_ready
 from .runtime_package import CustomerRuntimePackage
@@ -65,7 +66,7 @@ _CONFIG_BOUNDARY_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class MonitoringMetrics:
     """Observed runtime metrics for one customer monitoring window."""
 
@@ -108,7 +109,7 @@ class MonitoringMetrics:
 _METRIC_FIELDS = tuple(field.name for field in fields(MonitoringMetrics))
 
 
-@dataclass(frozen=True)
+@frozen
 class MonitoringThresholds:
     """Customer monitoring thresholds that trigger review or retraining."""
 
@@ -149,7 +150,7 @@ class MonitoringThresholds:
 _THRESHOLD_FIELDS = tuple(field.name for field in fields(MonitoringThresholds))
 
 
-@dataclass(frozen=True)
+@frozen
 class CustomerMonitoringManifest(SelfHashedManifest):
     """Monitoring manifest for customer runtime evidence and retraining decisions."""
 

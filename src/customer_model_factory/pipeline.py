@@ -39,6 +39,7 @@ from ._fields import (
     req_str_tuple,
     req_str_tuple_dict,
 )
+from ._frozen import frozen
 from ._hashing import HashMismatchError
 from ._jsonfile import manifest_bytes
 from .benchmark_selection import (
@@ -110,7 +111,7 @@ from .training_manifest import CustomerTrainingManifest, TrainingLane, build_tra
 # InputError, parse_json_object and read_json_object live in ``inputs`` (re-exported here).
 
 
-@dataclass(frozen=True)
+@frozen
 class ManifestFile:
     """A parent manifest read from a file: the verified object and its blob id (file SHA-256)."""
 
@@ -166,7 +167,7 @@ def _object_list(payload: Mapping[str, Any], key: str, where: str) -> tuple[dict
     return tuple(value)
 
 
-@dataclass(frozen=True)
+@frozen
 class Param:
     """One builder parameter: its name, value type, default and a one-line help text."""
 
@@ -503,7 +504,7 @@ TRACES_FILE = "traces.jsonl"
 WORKSPACE_FILE = "workspace.json"
 
 
-@dataclass(frozen=True)
+@frozen
 class FactoryRun:
     """Every manifest of one factory run, in chain order (benchmarks in candidate order)."""
 
@@ -824,7 +825,7 @@ def signature_findings(ledger: Ledger, chain: PolicyChain) -> list[ChainFinding]
 # --- inspecting one blob (cmf show) ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class EntryView:
     """One log entry about a blob, as ``cmf show`` prints it."""
 
@@ -853,7 +854,7 @@ class EntryView:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class BlobView:
     """What the ledger knows about one blob: size, log entries and the checkpoint they sit under."""
 
@@ -977,7 +978,7 @@ def package_demo_dir() -> Path:
     return Path(__file__).resolve().parent / "_demo"
 
 
-@dataclass(frozen=True)
+@frozen
 class DemoKeys:
     """The demo's private keys by name (keys-example/<name>.pem)."""
 
@@ -1013,7 +1014,7 @@ def demo_policy(keys: DemoKeys) -> TrustPolicy:
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class DemoStage:
     """One recorded stage of the demo."""
 
@@ -1038,7 +1039,7 @@ class DemoStage:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class DemoBundle:
     """The demo's last step: the release exported as a bundle and verified offline from it."""
 
@@ -1063,7 +1064,7 @@ class DemoBundle:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class DemoSummary:
     """What ``run_demo`` did: built or verified, every stage, and the release's status."""
 

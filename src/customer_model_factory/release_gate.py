@@ -8,7 +8,7 @@ of reference weak point 19.3: monitoring must describe this exact runtime build.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from typing import Any, Self
 
 from ._fields import (
@@ -19,6 +19,7 @@ from ._fields import (
     req_str_dict,
     req_str_tuple,
 )
+from ._frozen import frozen
 from ._hashing import check_self_hash
 from ._manifest import SelfHashedManifest, check_schema_and_ready
 from .evidence_pack import CustomerEvidencePackManifest
@@ -43,7 +44,7 @@ _BOUNDARY_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class CustomerReleaseGateManifest(SelfHashedManifest):
     """Release-promotion gate across factory readiness artefacts."""
 

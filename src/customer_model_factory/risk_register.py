@@ -15,7 +15,7 @@ meaning and position):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any, Self
 
@@ -27,6 +27,7 @@ from ._fields import (
     req_str_dict,
     req_str_tuple,
 )
+from ._frozen import frozen
 from ._hashing import check_self_hash
 from ._manifest import SelfHashedManifest, check_schema_and_ready
 from .evidence_pack import CustomerEvidencePackManifest
@@ -55,7 +56,7 @@ _BOUNDARY_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class CustomerRiskException:
     """One customer factory risk or exception decision."""
 
@@ -108,7 +109,7 @@ class CustomerRiskException:
 _RISK_FIELDS = tuple(field.name for field in fields(CustomerRiskException))
 
 
-@dataclass(frozen=True)
+@frozen
 class CustomerRiskRegister(SelfHashedManifest):
     """Risk register gate bound to evidence and monitoring artefacts."""
 

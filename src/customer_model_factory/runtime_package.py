@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from typing import Any, Self
 
 from ._fields import (
@@ -19,6 +19,7 @@ from ._fields import (
     req_findings,
     req_str,
 )
+from ._frozen import frozen
 from ._hashing import check_self_hash
 from ._manifest import SelfHashedManifest, check_schema_and_ready
 from .deployment_manifest import CustomerDeploymentManifest
@@ -43,7 +44,7 @@ _BOUNDARY_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class CustomerRuntimePackage(SelfHashedManifest):
     """Customer-implementable runtime configuration package.
 

@@ -8,11 +8,11 @@ database-class mappings, or tuning recipes. This module is the one home of
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Self
 
 from ._fields import reject_unknown, req_str, req_str_tuple, req_str_tuple_dict
+from ._frozen import frozen
 from ._hashing import check_self_hash, stable_hash_strict
 from ._manifest import SelfHashedManifest
 
@@ -58,7 +58,7 @@ _MAPPING_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class SectorEvidenceMapping(SelfHashedManifest):
     """Evidence mapping for customer-specific sector extension packages."""
 

@@ -23,10 +23,10 @@ import io
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
+from ._frozen import frozen
 from .dataset_contract import (
     CanonicalRows,
     CustomerDatasetValidationReport,
@@ -176,7 +176,7 @@ def iter_trace_rows_from(stream: ByteStream, path: Path | str) -> Iterator[dict[
         yield from _iter_jsonl_rows(lines, path, start.line, start.column)
 
 
-@dataclass(frozen=True)
+@frozen
 class _Start:
     """What sniffing the layout read: ``head``, the bytes still to parse, and where ``head[0]``
     sits in the data (1-based ``line``, 0-based ``column``, byte ``offset``; only ASCII

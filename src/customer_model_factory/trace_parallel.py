@@ -37,11 +37,11 @@ import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from . import trace_files
+from ._frozen import frozen
 from .dataset_contract import (
     CustomerDatasetValidationReport,
     CustomerWorkspace,
@@ -90,7 +90,7 @@ _SLOTS: tuple[mmap.mmap, ...] = ()
 """In a worker forked with output slots: those slots (set once by ``_start_worker``)."""
 
 
-@dataclass(frozen=True)
+@frozen
 class ChunkTask:
     """One byte range of a JSON Lines file to summarize: the lines starting in [start, end)."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from enum import StrEnum
 from typing import Any, Self
 
@@ -15,6 +15,7 @@ from ._fields import (
     req_findings,
     req_str,
 )
+from ._frozen import frozen
 from ._hashing import check_self_hash
 from ._manifest import SelfHashedManifest, check_schema_and_ready
 from .dataset_contract import CustomerDatasetValidationReport
@@ -48,7 +49,7 @@ _OUTPUT_PREFIXES: Mapping[TrainingLane, tuple[str, ...]] = {
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
-@dataclass(frozen=True)
+@frozen
 class CustomerTrainingManifest(SelfHashedManifest):
     """Immutable description of a customer model training package."""
 

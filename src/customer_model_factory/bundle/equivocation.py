@@ -23,9 +23,9 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
+from .._frozen import frozen
 from ..ledger.checkpoint import Checkpoint, open_checkpoint
 from ..ledger.errors import FormatError, ProofError, SignatureError
 from ..ledger.keys import PublicKey
@@ -47,7 +47,7 @@ class EquivocationError(FormatError):
     """An equivocation proof file is malformed."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Relation:
     """How an offered checkpoint relates to an accepted one (``kind``), and why."""
 
@@ -99,7 +99,7 @@ def relate(accepted: Checkpoint, offered: Checkpoint, consistency: Consistency |
 # --- the portable proof -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class EquivocationProof:
     """Evidence that a log's signed checkpoints are inconsistent (or an offered one is stale).
 
@@ -236,7 +236,7 @@ def make_proof(
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class Verdict:
     """What an equivocation proof file proves, checked with the log's key.
 

@@ -18,10 +18,10 @@ import base64
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from .._frozen import frozen
 from ..chain.findings import ChainError, error
 from ..chain.kinds import PROMOTION, RELEASE_GATE, TRACE_DATASET
 from ..chain.ledger_source import LedgerSource
@@ -123,7 +123,7 @@ def export_bundle(
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class ExportedBundle:
     """A bundle written to ``path`` and verified offline from that file."""
 

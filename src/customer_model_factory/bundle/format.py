@@ -24,12 +24,13 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 
+from .._frozen import frozen
 from .._jsonfile import atomic_write_bytes
 from ..ledger.checkpoint import Checkpoint
 from ..ledger.errors import FormatError
@@ -55,7 +56,7 @@ class BundleFormatError(FormatError):
     """The bytes are not a well-formed ``cmf-bundle/v1`` file (malformed, truncated, oversized)."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Limits:
     """Upper bounds a reader enforces before allocating (all configurable, all positive).
 
@@ -79,7 +80,7 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-@dataclass(frozen=True)
+@frozen
 class BundleEntry:
     """One log entry: its index, its leaf record, and its inclusion proof under the checkpoint."""
 
@@ -93,7 +94,7 @@ class BundleEntry:
         return self.record.to_bytes()
 
 
-@dataclass(frozen=True)
+@frozen
 class Consistency:
     """An RFC 9162 consistency proof from ``(old_size, old_root)`` to the bundle's checkpoint.
 
@@ -107,7 +108,7 @@ class Consistency:
     proof: tuple[bytes, ...]
 
 
-@dataclass(frozen=True, eq=False)
+@frozen(eq=False)
 class Bundle:
     """A decoded, structurally valid bundle. Construction checks every structural invariant.
 

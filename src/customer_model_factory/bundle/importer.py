@@ -55,12 +55,13 @@ import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence, Set
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
+from .._frozen import frozen
 from .._jsonfile import manifest_bytes
 from ..chain.findings import ChainError, ChainFinding, error
 from ..chain.kinds import TRACE_DATASET
@@ -120,7 +121,7 @@ def origin_dir_name(origin: str) -> str:
     return hashlib.sha256(check_key_name(origin, error=FormatError).encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
+@frozen
 class ImportState:
     """What a site accepted from one log (``imports/<origin>/state.json``)."""
 
@@ -182,7 +183,7 @@ class ImportState:
         return key
 
 
-@dataclass(frozen=True)
+@frozen
 class ImportResult:
     """What ``import_bundle`` did: ``imported`` or ``unchanged`` (already imported)."""
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass
 
+from .._frozen import frozen
 from ..ledger.checkpoint import Checkpoint, open_checkpoint
 from ..ledger.errors import FormatError, LedgerError, ProofError
 from ..ledger.keys import PublicKey
@@ -38,7 +38,7 @@ class TlogProofError(FormatError):
     """A tlog-proof file is malformed."""
 
 
-@dataclass(frozen=True)
+@frozen
 class TlogProof:
     """A parsed tlog-proof: entry ``index``, its inclusion ``proof``, the signed checkpoint
     note bytes, and the optional unauthenticated ``extra`` data (our leaf record)."""

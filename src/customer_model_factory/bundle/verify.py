@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .._frozen import frozen
 from ..chain.findings import WARNING, ChainFinding, error
 from ..chain.kinds import PROMOTION, RELEASE_GATE, TRACE_DATASET
 from ..chain.promote import find_promotion
@@ -76,7 +76,7 @@ BUNDLE_CODES = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class Expectation:
     """What the verifier expects the release to be; None means "any"."""
 
@@ -86,7 +86,7 @@ class Expectation:
     tenant_id: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Witness:
     """A verified witness cosignature of the bundle's checkpoint."""
 
@@ -95,7 +95,7 @@ class Witness:
     timestamp: int
 
 
-@dataclass(frozen=True)
+@frozen
 class Evaluation:
     """One verification of a release over a source: the chain report, status and promotion.
 
@@ -179,7 +179,7 @@ def _omission(finding: ChainFinding, omitted: frozenset[str]) -> ChainFinding:
 # --- the bundle report ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class BundleReport:
     """The outcome of verifying a bundle. ``ok``: the release verifies AND is promoted."""
 

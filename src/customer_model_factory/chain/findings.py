@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
+
+from .._frozen import frozen
 
 ERROR = "error"
 WARNING = "warning"
 SEVERITIES = (ERROR, WARNING)
 
 
-@dataclass(frozen=True)
+@frozen
 class ChainFinding:
     """One verification result: a stable ``code``, a severity and where it was found.
 
@@ -72,7 +73,7 @@ class ChainError(Exception):
         super().__init__(f"refused ({len(self.findings)} finding(s)): {summary}")
 
 
-@dataclass(frozen=True)
+@frozen
 class Where:
     """Where findings are: a blob id, a record kind and a log index (each may be unknown)."""
 

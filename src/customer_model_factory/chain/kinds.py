@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Self
 
 from .._fields import reject_unknown, req_int, req_str
+from .._frozen import frozen
 from .._hashing import HashMismatchError
 from .._jsonfile import manifest_bytes
 from ..benchmark_selection import CustomerBenchmarkResult, CustomerModelSelectionReport
@@ -55,7 +55,7 @@ class ManifestError(ValueError):
     """Blob bytes are not a well-formed manifest of the expected kind."""
 
 
-@dataclass(frozen=True)
+@frozen
 class ParentRule:
     """How many ``kind`` parents a statement must name: ``minimum`` to ``maximum`` (None: any)."""
 
@@ -64,7 +64,7 @@ class ParentRule:
     maximum: int | None = 1
 
 
-@dataclass(frozen=True)
+@frozen
 class TraceDataset:
     """The parsed form of a ``trace_dataset`` blob: trace rows, streamed on demand.
 
@@ -81,7 +81,7 @@ class TraceDataset:
     open: Callable[[], BlobStream]
 
 
-@dataclass(frozen=True)
+@frozen
 class PromotionRecord:
     """The blob of a ``promotion`` record: which release was promoted, when, under what proof.
 
@@ -150,7 +150,7 @@ _PROMOTION_FIELDS = (
 Parser = Callable[[Mapping[str, Any]], object]
 
 
-@dataclass(frozen=True)
+@frozen
 class KindSpec:
     """One record kind: its parent edges, the policy role that signs it, and its parser.
 

@@ -12,10 +12,10 @@ a release was asked for by (a ref is an unsigned name) and refuse a gate whose o
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .._frozen import frozen
 from ..ledger.errors import LedgerError
 from ..ledger.keys import PrivateKey, PublicKey
 from ..ledger.policy import TrustPolicy
@@ -57,7 +57,7 @@ PENDING_CODES = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class ReleaseStatus:
     """Where a release stands, with the findings that explain it.
 

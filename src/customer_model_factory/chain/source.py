@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
+from .._frozen import frozen
 from ..ledger.records import LeafRecord
 
 # What ``open_blob`` hands over: a binary stream with ``readinto`` (a raw file, a buffered one,
@@ -26,7 +26,7 @@ from ..ledger.records import LeafRecord
 BlobStream = io.RawIOBase | io.BufferedIOBase
 
 
-@dataclass(frozen=True)
+@frozen
 class SourceEntry:
     """One log entry as a source reports it: position, kind, subject blob and envelope blob."""
 

@@ -26,10 +26,11 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from .._frozen import frozen
 from .._hashing import HashMismatchError
 from .._manifest import memoized_hashes
 from ..ledger.checkpoint import Checkpoint, open_checkpoint
@@ -106,7 +107,7 @@ VERIFY_CODES = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class ChainNode:
     """One verified-or-not record of the chain, as the walk found it."""
 
@@ -127,7 +128,7 @@ class ChainNode:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class ChainReport:
     """The outcome of verifying one release chain: ok only when no finding is an error."""
 
@@ -158,7 +159,7 @@ class ChainReport:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class ChainContext:
     """What every record check needs: the source, the verified policy chain and checkpoint.
 
@@ -179,7 +180,7 @@ class ChainContext:
         return self.policies.current.origin
 
 
-@dataclass(frozen=True)
+@frozen
 class RecordCheck:
     """The result of checking one record: its node, parsed manifest (or None) and findings."""
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from .._frozen import frozen
 from ..pipeline import SCALAR_TYPES, STAGE_PARAMS
 from ._common import (
     EXISTING_FILE,
@@ -87,7 +87,7 @@ def stage_options(kind: str) -> Callable[[F], F]:
     return decorate
 
 
-@dataclass(frozen=True)
+@frozen
 class StageOptions:
     """The output and recording options every stage command shares."""
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass
 
+from .._frozen import frozen
 from .errors import FormatError, SignatureError
 from .keys import PrivateKey, PublicKey, check_key_name, decode_base64
 from .note import Note, format_note, parse_note, sign_note, verify_note
@@ -24,7 +24,7 @@ MAX_TREE_SIZE = 2**63 - 1  # Go's tlog and most tooling hold sizes in an int64
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")  # ASCII digits only, no leading zeros
 
 
-@dataclass(frozen=True)
+@frozen
 class Checkpoint:
     """A log tree head: origin, tree size and RFC 6962 root hash."""
 

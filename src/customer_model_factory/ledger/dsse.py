@@ -12,9 +12,9 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from .._frozen import frozen
 from .errors import FormatError
 from .keys import PrivateKey, PublicKey, decode_base64
 
@@ -45,7 +45,7 @@ def _check_pae_fields(payload_type: str, payload: bytes) -> bytes:
     return _utf8(payload_type, "payload type")
 
 
-@dataclass(frozen=True)
+@frozen
 class Signature:
     """One DSSE signature: an unauthenticated key id hint (may be empty) and the raw bytes."""
 
@@ -61,7 +61,7 @@ class Signature:
             raise FormatError(f"signature: expected bytes, got {type(self.sig).__name__}")
 
 
-@dataclass(frozen=True)
+@frozen
 class Envelope:
     """A DSSE envelope: payload bytes, payload type and up to 100 signatures."""
 

@@ -31,6 +31,7 @@ from typing import TypeVar
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from .._frozen import frozen
 from .checkpoint import Checkpoint, open_checkpoint
 from .dsse import Envelope, Signature, pae
 from .errors import FormatError, IntegrityError, LedgerError, ProofError, SignatureError
@@ -72,7 +73,7 @@ MAX_ENVELOPE_SIZE = 16 << 20
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True)
+@frozen
 class Finding:
     """One problem: a stable ``code``, a human message, and the blob or entry it concerns."""
 
@@ -385,7 +386,7 @@ def check_entries(
     return result
 
 
-@dataclass(frozen=True)
+@frozen
 class _Run:
     """A run of entries: each a finished check (its leaf is bad) or a record being read."""
 

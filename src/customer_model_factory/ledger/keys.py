@@ -23,12 +23,12 @@ import hashlib
 import os
 import re
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from .._frozen import frozen
 from .errors import FormatError, KeyFormatError
 
 # ``cryptography.hazmat.primitives.serialization`` (and the other algorithms' modules) cost
@@ -174,7 +174,7 @@ def key_id(raw_public: bytes) -> str:
 # --- public keys -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class PublicKey:
     """An Ed25519 public key (RFC 8032 section 5.1.5 encoding, 32 bytes)."""
 

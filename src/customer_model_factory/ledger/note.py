@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass
 
+from .._frozen import frozen
 from .errors import FormatError, SignatureError
 from .keys import (
     SIG_TYPE_COSIGNATURE_V1,
@@ -56,7 +56,7 @@ _COSIGNATURE_HEADER = "cosignature/v1\n"
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")  # ASCII controls except newline (0x0a)
 
 
-@dataclass(frozen=True)
+@frozen
 class NoteSignature:
     """One signature line: key name, 4-byte key hash, and the signature bytes after it."""
 
@@ -78,7 +78,7 @@ class NoteSignature:
         return f"{_SIG_PREFIX}{self.name} {encoded}\n"
 
 
-@dataclass(frozen=True)
+@frozen
 class Note:
     """A signed note: its text (ending in a newline) and 1 to 100 signatures, in order."""
 

@@ -21,11 +21,11 @@ import os
 import re
 import secrets
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
+from .._frozen import frozen
 from . import durable
 from .durable import fsync_paths, make_dirs, wait
 from .errors import FormatError, IntegrityError, LedgerError
@@ -185,7 +185,7 @@ def open_blob_file(path: Path | str, blob_id: str) -> BlobReader:
     return BlobReader(blob_id, io.FileIO(path, "rb"))
 
 
-@dataclass(frozen=True)
+@frozen
 class _Pending:
     """A staged blob handed to an I/O job: the job (resolving to one temp path per blob it
     wrote, None for a blob it found stored already), the blob's place in it, the blob's final

@@ -23,11 +23,11 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from .._fields import reject_unknown, req_int, req_obj, req_str, req_str_tuple
+from .._frozen import frozen
 from .._jsonfile import manifest_bytes
 from ..timestamps import parse_instant
 from .dsse import Envelope, verify_envelope
@@ -176,7 +176,7 @@ def _check_aware(moment: datetime, field: str) -> None:
 # --- the policy document -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class KeyEntry:
     """One enrolled public key: its id, the key, and a human name (a signed-note key name)."""
 
@@ -199,7 +199,7 @@ class KeyEntry:
         return cls(public_key.key_id, public_key, name)
 
 
-@dataclass(frozen=True)
+@frozen
 class Role:
     """A role: the key ids that hold it and how many distinct ones must sign (k of n)."""
 
@@ -224,7 +224,7 @@ class Role:
         object.__setattr__(self, "key_ids", tuple(sorted(ids)))
 
 
-@dataclass(frozen=True)
+@frozen
 class Revocation:
     """A revoked key: its signatures at log index ``from_index`` or later no longer count."""
 
@@ -239,7 +239,7 @@ class Revocation:
         _check_reason(self.reason, f"revoked.{self.key_id}.reason")
 
 
-@dataclass(frozen=True)
+@frozen
 class TrustPolicy:
     """One version of the trust policy (see docs/trust-policy.md for the JSON format).
 
@@ -601,7 +601,7 @@ FINDING_CODES = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class PolicyRecord:
     """One policy version as found in the log: the policy, its blob id, envelope and log index."""
 
@@ -621,7 +621,7 @@ class PolicyRecord:
         _check_int(self.log_index, "PolicyRecord.log_index", 0)
 
 
-@dataclass(frozen=True)
+@frozen
 class PolicyFinding:
     """A reason the policy chain is not fully trusted (data, never an exception)."""
 
@@ -631,7 +631,7 @@ class PolicyFinding:
     index: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class PolicyChain:
     """The verified prefix of the policy records, and the findings that stopped or marred it."""
 

@@ -9,8 +9,8 @@ strict: exactly one encoding is accepted for each record, so a leaf hash names o
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from .._frozen import frozen
 from .errors import FormatError
 from .objects import BLOB_ID_PATTERN
 
@@ -33,7 +33,7 @@ def _require_id(value: str, what: str) -> str:
     return value
 
 
-@dataclass(frozen=True)
+@frozen
 class LeafRecord:
     """One log leaf: binds a record kind, the subject blob id and the DSSE envelope's blob id."""
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
 
+from .._frozen import frozen
 from .errors import FormatError
 from .keys import check_key_name
 
@@ -76,7 +76,7 @@ def format_time(moment: datetime) -> str:
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class Parent:
     """A parent blob of a record: its kind and its SHA-256 (the blob id)."""
 
@@ -89,7 +89,7 @@ class Parent:
         _check_sha256(self.sha256, "parent sha256")
 
 
-@dataclass(frozen=True)
+@frozen
 class RecordStatement:
     """What a ledger record asserts: blob ``sha256`` of ``kind`` was made from ``parents``."""
 

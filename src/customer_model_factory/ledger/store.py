@@ -27,11 +27,12 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from .._frozen import frozen
 from .._jsonfile import manifest_bytes
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from .dsse import Envelope, Signature, pae
@@ -73,7 +74,7 @@ _KEY_FILE_NAME = re.compile(r"([0-9a-f]{64})\.pem")
 # --- small pure pieces ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class LogEntry:
     """One log entry: its index, the parsed leaf record and the exact leaf bytes."""
 
@@ -148,7 +149,7 @@ def parse_config(data: bytes) -> tuple[str, PublicKey]:
     return origin, key
 
 
-@dataclass(frozen=True)
+@frozen
 class LedgerState:
     """``state.json``: what the last completed commit wrote (derived data, rebuildable).
 
