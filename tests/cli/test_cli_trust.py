@@ -44,6 +44,12 @@ def test_show_prints_the_canonical_policy_and_a_human_summary(promoted: DemoLedg
     human = invoke("trust", "show", "--ledger", promoted.path)
     assert human.exit_code == 0
     assert "NOT pinned" in human.stdout
+    unpinned = invoke("trust", "show", "--ledger", promoted.path, "--json")
+    assert unpinned.exit_code == 0
+    assert TrustPolicy.from_bytes(unpinned.stdout_bytes) == policy
+    assert "warning: trust on first use" in unpinned.stderr
+    pinned = invoke("trust", "show", "--ledger", promoted.path, "--trust", ROOT_PUB, "--json")
+    assert pinned.stderr == ""
     assert (
         "promotion            2 of 3: INSECURE-promotion-1, INSECURE-promotion-2, "
         "INSECURE-promotion-3" in human.stdout
@@ -91,6 +97,11 @@ def test_root_rotation_needs_the_old_and_the_new_root(fresh: DemoLedger, tmp_pat
     assert [entry.name for entry in policy.keys if entry.key_id in policy.role("root").key_ids] == [
         "new-root"
     ]
+    # The new root key, obtained out of band, pins the version that made it root.
+    new_pin = new_root.with_suffix(".pub")
+    pinned = invoke("trust", "show", "--ledger", fresh.path, "--trust", new_pin, "--json")
+    assert pinned.exit_code == 0, pinned.stderr
+    assert TrustPolicy.from_bytes(pinned.stdout_bytes) == policy
     # The old root alone can no longer change the policy.
     again = trust(fresh.path, "revoke", "INSECURE-witness", "--reason", "unused")
     assert again.exit_code == 1 and "policy_old_root_threshold" in again.stderr

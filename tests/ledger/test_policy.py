@@ -597,6 +597,45 @@ def test_a_cross_signed_rotation_verifies_from_a_pinned_policy_or_key() -> None:
         assert IDS[2] in chain.current.role("root").key_ids
 
 
+def test_a_key_made_root_by_a_later_version_pins_that_version() -> None:
+    records = rotation_chain()
+    # Key 1 joined root in v2, key 2 in v3: each walks from the version that made it root.
+    for key_index, start in ((1, 1), (2, 2)):
+        chain = verify_policy_chain(KEYS[key_index].public_key, records, as_of=NOW)
+        assert chain.ok, chain.findings
+        assert chain.policies == tuple(records[start:])
+        assert chain.current == records[2].policy
+    # The walk from there still judges every later version: a v3 that only key 2 signed fails
+    # v2's root threshold, though key 2 is root of v3.
+    only_new = record(records[2].policy, 9, KEYS[2])
+    chain = verify_policy_chain(KEYS[1].public_key, [*records[:2], only_new], as_of=NOW)
+    assert codes(chain) == ["policy_old_root_threshold"]
+    assert chain.policies == (records[1],)
+    # The version that made the key root must be one it signed: no later one is searched for.
+    v2_unsigned_by_1 = record(records[1].policy, 4, KEYS[0])
+    chain = verify_policy_chain(KEYS[1].public_key, [records[0], v2_unsigned_by_1], as_of=NOW)
+    assert codes(chain) == ["policy_pin_mismatch"]
+    assert "did not sign" in chain.findings[0].message
+    assert chain.findings[0].version == 2
+    # A key that is root of no version reports that against the first one.
+    chain = verify_policy_chain(KEYS[3].public_key, records, as_of=NOW)
+    assert codes(chain) == ["policy_pin_mismatch"]
+    assert "not a root key of this version" in chain.findings[0].message
+    assert chain.findings[0].version == 1
+
+
+def test_a_key_revoked_where_it_first_is_root_is_refused() -> None:
+    two = genesis((0, 1), 1)
+    revoking = replace(two, revoked=(Revocation(IDS[1], 0, "lost"),))
+    later = replace(two, version=2, expires=LATER)
+    records = [record(revoking, 0, KEYS[0], KEYS[1]), record(later, 3, KEYS[0], KEYS[1])]
+    # Key 1 is first root in v1, which revokes it: refused there, although v2 (which drops the
+    # revocation, and is never reached) would fit it. A revoked key is never searched past.
+    chain = verify_policy_chain(KEYS[1].public_key, records, as_of=NOW)
+    assert codes(chain)[0] == "policy_pin_mismatch"
+    assert "revoked" in chain.findings[0].message
+
+
 def test_policy_at_is_the_version_recorded_strictly_before() -> None:
     chain = verify_policy_chain(genesis(), rotation_chain(), as_of=NOW)
     assert [chain.policy_at(i).version for i in (1, 4, 5, 9, 10, 10**6)] == [1, 1, 2, 2, 3, 3]

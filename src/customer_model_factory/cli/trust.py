@@ -34,6 +34,7 @@ from ._common import (
     statement_time,
     trust_line,
     trust_options,
+    warn_if_first_use,
 )
 
 if TYPE_CHECKING:
@@ -202,6 +203,8 @@ def trust_show(
         fail("no trust policy version verifies: " + "; ".join(f.code for f in chain.findings))
     policy = chain.current
     if as_json:
+        # the bytes carry no "trust" field to say they came from the ledger itself: say it here
+        warn_if_first_use(root, as_json=False)
         click.echo(policy.to_bytes().decode("utf-8"), nl=False)
         return 0
     names = {entry.key_id: entry.name for entry in policy.keys}

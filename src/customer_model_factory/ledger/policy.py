@@ -694,12 +694,13 @@ def verify_policy_chain(
     Pure: no I/O, no clock but ``as_of``. A pinned policy starts the walk at the first record
     of the same canonical bytes (earlier records are not judged: the verifier accepted that
     version, so entries logged before it have no policy in effect); a pinned key starts it at
-    the first record, which must be a version whose root role holds the key and which the key
-    signed. Each next record must be version N+1 with the same origin, keep every revocation,
-    and be signed by a threshold of version N's root keys AND of its own (distinct, unrevoked
-    keys). The walk stops at the first bad record, reporting all its findings; then
-    the latest verified version must not be expired as of ``as_of``. docs/trust-policy.md
-    section 4 lists the checks in the order their findings are reported.
+    the first record whose root role holds the key, which the key must have signed and not
+    revoked, with the same effect on earlier records (none: the first record). Each next
+    record must be version N+1 with the same origin, keep every revocation, and be signed by a
+    threshold of version N's root keys AND of its own (distinct, unrevoked keys). The walk
+    stops at the first bad record, reporting all its findings; then the latest verified version
+    must not be expired as of ``as_of``. docs/trust-policy.md section 4 lists the checks in the
+    order their findings are reported.
     """
     _check_aware(as_of, "as_of")
     if not isinstance(pinned, TrustPolicy | PublicKey):
@@ -714,6 +715,8 @@ def verify_policy_chain(
         records = records[start:]
     elif not records:
         return PolicyChain((), (_no_record_for_key(pinned),))
+    else:
+        records = records[_key_position(pinned, records) :]
     findings = _first_findings(pinned, records)
     if findings:
         return PolicyChain((), tuple(findings))
@@ -744,6 +747,20 @@ def _no_record_for_key(pinned: PublicKey) -> PolicyFinding:
         "policy_pin_mismatch",
         f"the log holds no trust policy record signed by the pinned key {pinned.key_id}",
     )
+
+
+def _key_position(pinned: PublicKey, records: Sequence[PolicyRecord]) -> int:
+    """Return the position of the first record whose root role holds the pinned key, else 0.
+
+    docs/trust-policy.md section 4, "Where the walk starts": a key obtained after a root
+    rotation pins the version that made it root. That record must then pass check 3 (the key
+    signed it and it does not revoke the key): a later record is never searched for instead.
+    With none, 0: the first record's check 3 says the key is not root there.
+    """
+    for position, record in enumerate(records):
+        if pinned.key_id in record.policy.role(ROOT_ROLE).key_ids:
+            return position
+    return 0
 
 
 def _pinned_position(pinned: TrustPolicy, records: Sequence[PolicyRecord]) -> int | PolicyFinding:
@@ -792,7 +809,8 @@ def _first_findings(
 ) -> list[PolicyFinding]:
     """Check the first record: bound to its blob and statement, the pinned root, self-signed.
 
-    For a pinned policy the first record already is the pinned one (``_pinned_position``).
+    For a pinned policy the first record already is the pinned one (``_pinned_position``);
+    for a pinned key, the first whose root role holds the key, if any (``_key_position``).
     """
     first = records[0]
     found = _record_findings(first)
