@@ -55,7 +55,6 @@ from .chain.source import SourceEntry
 from .dataset_contract import (
     CustomerDatasetValidationReport,
     CustomerWorkspace,
-    validate_trace_rows,
 )
 from .deployment_manifest import (
     CustomerDeploymentManifest,
@@ -104,7 +103,7 @@ from .sector_extension import (
     SectorEvidenceMapping,
     build_sector_evidence_mapping,
 )
-from .trace_files import iter_trace_rows, load_workspace
+from .trace_files import iter_trace_rows, load_workspace, validate_trace_file
 from .training_manifest import CustomerTrainingManifest, TrainingLane, build_training_manifest
 
 # --- 1. inputs -----------------------------------------------------------------------------------
@@ -299,12 +298,14 @@ def validate_dataset(
     workspace: CustomerWorkspace,
     params: Mapping[str, Any],
     *,
+    jobs: int = 0,
     rows: RowFilter = _unchanged,
 ) -> CustomerDatasetValidationReport:
-    """Validate a trace file (JSONL or JSON array), streaming; ``rows`` may wrap the row iterator
-    (a progress bar). TraceFileError names the file and line of malformed input."""
-    return validate_trace_rows(
-        rows(iter_trace_rows(traces)), workspace, vertical_profile=params["vertical_profile"]
+    """Validate a trace file (JSONL or JSON array), streaming, in ``jobs`` worker processes
+    (``trace_files.validate_trace_file``: 0 chooses, 1 is this process, whose row iterator
+    ``rows`` may wrap: a progress bar). TraceFileError names the file and line of bad input."""
+    return validate_trace_file(
+        traces, workspace, vertical_profile=params["vertical_profile"], jobs=jobs, rows=rows
     )
 
 

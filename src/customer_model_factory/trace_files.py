@@ -22,7 +22,7 @@ import codecs
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
@@ -458,6 +458,7 @@ def validate_trace_file(
     *,
     vertical_profile: str | None = None,
     jobs: int = 0,
+    rows: Callable[[Iterator[dict[str, Any]]], Iterable[dict[str, Any]]] | None = None,
 ) -> CustomerDatasetValidationReport:
     """Validate a JSONL or JSON-array trace file, streaming; same report as the list API.
 
@@ -465,7 +466,8 @@ def validate_trace_file(
     process, 2 or more in that many workers (``trace_parallel``), 0 chooses: every available
     core for a file of at least ``trace_parallel.PARALLEL_MIN_BYTES``, else 1. The report, and
     the TraceFileError for a bad file, are the same whatever ``jobs`` is. JSON array files are
-    always validated in this process.
+    always validated in this process. ``rows`` may wrap the row iterator when they are
+    validated in this process (a progress bar); workers' rows do not pass through it.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
         raise ValueError(f"jobs must be a non-negative integer, got {jobs!r}")
@@ -477,7 +479,10 @@ def validate_trace_file(
             return trace_parallel.validate_jsonl_parallel(
                 Path(path), workspace, vertical_profile=vertical_profile, jobs=jobs
             )
-    return validate_trace_rows(iter_trace_rows(path), workspace, vertical_profile=vertical_profile)
+    parsed = iter_trace_rows(path)
+    return validate_trace_rows(
+        parsed if rows is None else rows(parsed), workspace, vertical_profile=vertical_profile
+    )
 
 
 def write_canonical_trace(path: Path, target: IO[bytes]) -> str:

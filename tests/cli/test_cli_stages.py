@@ -174,6 +174,36 @@ def test_parents_must_be_recorded_first(cli_ledger: Path, tmp_path: Path) -> Non
     assert not (tmp_path / "report.json").exists()  # refused before anything was written
 
 
+def test_dataset_validate_in_worker_processes_writes_the_same_report(tmp_path: Path) -> None:
+    reports = []
+    for jobs in ("1", "2", "0"):
+        output = tmp_path / f"report-{jobs}.json"
+        result = invoke(
+            "dataset", "validate", EXAMPLES / "traces.jsonl", "--workspace",
+            EXAMPLES / "workspace.json", "--jobs", jobs, "-o", output,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+        reports.append(output.read_bytes())
+    assert reports[0] == reports[1] == reports[2]
+    # A malformed line is the same one error line, naming the file and line, in either engine.
+    lines = (EXAMPLES / "traces.jsonl").read_text().splitlines()
+    lines[2] = lines[2][:-1]  # truncated JSON on line 3
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join(lines) + "\n")
+    for jobs in ("1", "2"):
+        result = invoke(
+            "dataset", "validate", broken, "--workspace", EXAMPLES / "workspace.json",
+            "--jobs", jobs, "-o", tmp_path / "never.json",
+        )  # fmt: skip
+        assert_one_error_line(result, "broken.jsonl:3: invalid JSON")
+        assert not (tmp_path / "never.json").exists()
+    refused = invoke(
+        "dataset", "validate", broken, "--workspace", EXAMPLES / "workspace.json",
+        "--jobs", "257",
+    )  # fmt: skip
+    assert refused.exit_code == 2 and "--jobs" in refused.stderr
+
+
 def test_a_stage_that_is_not_ready_exits_1_and_is_still_written(tmp_path: Path) -> None:
     config = json.loads((EXAMPLES / "release.json").read_text())
     config["enterprise_ready"] = False

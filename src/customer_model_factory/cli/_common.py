@@ -261,6 +261,22 @@ def signing_options(function: F) -> F:
     return function
 
 
+# A bound on what a typo can fork; no command starts more workers than it has work for.
+MAX_JOBS = 256
+
+
+def jobs_option(work: str, note: str) -> Callable[[F], F]:
+    """Return the ``--jobs N`` option: worker processes for ``work``, 0 (automatic) to MAX_JOBS;
+    ``note`` ends the help text's parenthesis."""
+    return click.option(
+        "--jobs",
+        type=click.IntRange(0, MAX_JOBS),
+        default=0,
+        show_default=True,
+        help=f"Worker processes for {work} (0: automatic, 1: none; at most {MAX_JOBS}{note}).",
+    )
+
+
 def trust_options(function: F) -> F:
     """Add ``--trust FILE`` (env CMF_TRUST) and ``--as-of INSTANT``."""
     function = click.option(

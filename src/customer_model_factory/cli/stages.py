@@ -26,6 +26,7 @@ from ._common import (
     EXIT_OK,
     common_options,
     emit_json,
+    jobs_option,
     load_log_key,
     load_signers,
     manifest_finding_line,
@@ -237,12 +238,14 @@ def dataset() -> None:
 @dataset.command("validate")
 @click.argument("traces", type=EXISTING_FILE)
 @click.option("--workspace", type=EXISTING_FILE, required=True, help="Workspace JSON file.")
+@jobs_option("a JSON Lines trace", "; automatic uses every core for 32 MiB or more")
 @stage_options("dataset_report")
-def dataset_validate(traces: Path, workspace: Path, **options: Any) -> int:
+def dataset_validate(traces: Path, workspace: Path, jobs: int, **options: Any) -> int:
     """Validate TRACES (JSONL or a JSON array) against a workspace; write the report.
 
-    With --record, TRACES must already be recorded (`cmf record trace_dataset TRACES`): its
-    canonical blob's id is the report's dataset_hash, which names it as the parent.
+    The report is the same whatever --jobs is. With --record, TRACES must already be recorded
+    (`cmf record trace_dataset TRACES`): its canonical blob's id is the report's dataset_hash,
+    which names it as the parent.
     """
     from ..pipeline import validate_dataset
     from ..trace_files import load_workspace
@@ -250,7 +253,7 @@ def dataset_validate(traces: Path, workspace: Path, **options: Any) -> int:
     shared, flags, config = split_options(options)
     params = stage_params("dataset_report", config, flags)
     report = validate_dataset(
-        traces, load_workspace(workspace), params, rows=progress_rows("validating rows")
+        traces, load_workspace(workspace), params, jobs=jobs, rows=progress_rows("validating rows")
     )
     parents = [report.dataset_hash] if shared.record else []
     return finish_stage("dataset_report", report, parents, shared)

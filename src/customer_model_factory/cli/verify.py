@@ -14,6 +14,7 @@ from ._common import (
     EXIT_OK,
     common_options,
     emit_json,
+    jobs_option,
     now,
     print_findings,
     trust_json,
@@ -25,17 +26,7 @@ from ._common import (
 if TYPE_CHECKING:
     from ..ledger.store import Ledger
 
-# A bound on what a typo can fork; fsck itself never starts more workers than it has work for.
-MAX_JOBS = 256
-
-_JOBS = click.option(
-    "--jobs",
-    type=click.IntRange(0, MAX_JOBS),
-    default=0,
-    show_default=True,
-    help=f"Worker processes for the per-entry checks (0: automatic, 1: none; at most "
-    f"{MAX_JOBS}, and never more than the ledger has work for).",
-)
+_JOBS = jobs_option("the per-entry checks", ", and never more than the ledger has work for")
 
 
 def _open_for_audit(ledger_dir: Path) -> Ledger:
