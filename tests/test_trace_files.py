@@ -428,9 +428,9 @@ def test_load_workspace(tmp_path: Path) -> None:
         ('{"customer_id": "c"}', "workspace.json: workspace_id: required field is missing"),
         (None, "workspace.json: allowed_splits: expected a list of strings, got str"),
         (
-            '{\n  "a": 1,\n}',
+            '{\n  "a": 1,\n  2\n}',  # not a trailing comma: Python 3.13 words that otherwise
             "workspace.json:3: invalid JSON: Expecting property name enclosed in "
-            "double quotes (column 1)",
+            "double quotes (column 3)",
         ),
         ('{"a": 1, "a": 2}', "workspace.json: duplicate key 'a' in one object"),
         ('{"a": NaN}', "workspace.json: NaN is not valid JSON"),
