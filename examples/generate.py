@@ -27,6 +27,8 @@ ROWS = 3000
 CUSTOMER = "northwind-insurance"
 TENANT = "northwind-eu-1"
 
+# Hand-laid-out tables: the formatter leaves them alone.
+# fmt: off
 TOPICS = [
     # (topic, severity, decision, sector_class, knowledge_class, needs_citation, needs_escalation)
     ("coverage question answered from the policy wording", "low", "approve",
@@ -53,6 +55,7 @@ PERILS = ["water damage", "storm", "theft", "fire", "subsidence", "vehicle colli
           "glass breakage", "liability", "travel delay", "hospital stay"]
 PRODUCTS = ["HO-3 home", "motor comprehensive", "travel plus", "health basic", "landlord"]
 REVIEWERS = ["claims_qa_lead", "compliance_officer", "senior_adjuster"]
+# fmt: on
 
 
 def trace_row(rng: random.Random, index: int) -> dict[str, object]:
@@ -103,6 +106,7 @@ def trace_row(rng: random.Random, index: int) -> dict[str, object]:
 
 # Candidate models: error rate on safe rows (false alarms), on positives of low/medium severity,
 # whether they ever miss a high/critical positive, and a latency profile (ms).
+# fmt: off
 CANDIDATES = {
     "deberta-guard-ft-a": {"false_alarm": 0.03, "miss": 0.04, "miss_high": 0.0,
                            "latency": (38.0, 9.0)},
@@ -111,6 +115,7 @@ CANDIDATES = {
     "minilm-guard-ft-c": {"false_alarm": 0.06, "miss": 0.07, "miss_high": 0.0,
                           "latency": (12.0, 3.0)},
 }
+# fmt: on
 WRONG_POSITIVE = ["block", "abstain", "escalate"]
 
 

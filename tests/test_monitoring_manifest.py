@@ -248,7 +248,7 @@ def test_golden_monitoring_hash() -> None:
 
 # Finite numbers only: write_json refuses NaN/infinity (tested separately).
 finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9)
-number = st.one_of(finite, st.integers(min_value=-10**6, max_value=10**6))
+number = st.one_of(finite, st.integers(min_value=-(10**6), max_value=10**6))
 count = st.integers(min_value=0, max_value=10**6)
 
 metrics_strategy = st.builds(

@@ -337,9 +337,7 @@ risk_strategy = st.builds(
     compensating_controls=st.lists(st.text(max_size=6), max_size=2).map(tuple),
     linked_artifact_hashes=st.dictionaries(
         st.sampled_from(["evidence_hash", "monitoring_hash", "other"]),
-        st.sampled_from(
-            [CHAIN.evidence_pack.evidence_hash, CHAIN.monitoring.monitoring_hash, "x"]
-        ),
+        st.sampled_from([CHAIN.evidence_pack.evidence_hash, CHAIN.monitoring.monitoring_hash, "x"]),
     ),
     rationale=st.text(max_size=10),
 )

@@ -74,12 +74,12 @@ from .inputs import (
     read_json_object,
     resolve_trust,
 )
+from .ledger.blobs import hash_file
 from .ledger.dsse import verify_envelope
 from .ledger.durable import ensure_dir, fsync_path
 from .ledger.errors import LedgerError
 from .ledger.keys import PrivateKey, PublicKey, load_private_key
 from .ledger.merkle import leaf_hash, verify_inclusion
-from .ledger.objects import hash_file
 from .ledger.policy import (
     POLICY_KIND,
     KeyEntry,

@@ -11,7 +11,7 @@ and every defect becomes a ``TraceFileError`` that names the file and line, neve
 
 ``iter_trace_rows_from`` reads an open stream in one forward pass, never seeking, to its end:
 the rows come from exactly the bytes the stream hands out, once each, in order. Wrapped around a
-reader that hashes what it hands out (``ledger.objects.BlobReader``), the rows parsed are the
+reader that hashes what it hands out (``ledger.blobs.BlobReader``), the rows parsed are the
 bytes hashed, which is what lets a caller bind rows to a content-addressed blob (docs/chain.md
 section 5.1). The path-based functions are built on it.
 """
@@ -60,7 +60,7 @@ _TRUNCATION_MARGIN = 16
 # The json module reports an unterminated string at its opening quote, however long it is.
 _UNTERMINATED_STRING = "Unterminated string starting at"
 
-# A binary stream rows can be read from: a raw file (``FileIO``, ``ledger.objects.BlobReader``)
+# A binary stream rows can be read from: a raw file (``FileIO``, ``ledger.blobs.BlobReader``)
 # or a buffered one (``open(path, "rb")``, ``BytesIO``).
 ByteStream = io.RawIOBase | io.BufferedIOBase
 

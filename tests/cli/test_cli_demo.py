@@ -168,7 +168,7 @@ def test_demo_ends_by_verifying_its_bundle_offline(tmp_path: Path) -> None:
     checked = run_cmf(
         "bundle", "verify", str(bundle), "--trust-root", str(KEYS / "INSECURE-root.pub"),
         "--at", "2026-11-20T12:30:00Z", cwd=tmp_path,
-    )
+    )  # fmt: skip
     assert checked.returncode == 0, checked.stderr
     assert "verifies and is promoted" in checked.stdout
     flipped = bytearray(bundle.read_bytes())
@@ -177,7 +177,7 @@ def test_demo_ends_by_verifying_its_bundle_offline(tmp_path: Path) -> None:
     refused = run_cmf(
         "bundle", "verify", str(bundle), "--trust-root", str(KEYS / "INSECURE-root.pub"),
         "--at", "2026-11-20T12:30:00Z", cwd=tmp_path,
-    )
+    )  # fmt: skip
     assert refused.returncode in (1, 2), refused.stdout
 
 

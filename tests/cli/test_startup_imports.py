@@ -61,6 +61,9 @@ NEVER_FOR_BUNDLE_VERIFY = (
     "customer_model_factory.ledger.store",
     "customer_model_factory.ledger.logstore",
     "customer_model_factory.ledger.lock",
+    "customer_model_factory.ledger.objects",  # the object store writes; ledger.blobs reads
+    "customer_model_factory.ledger.durable",
+    "secrets",  # temp file names of the object store
     "customer_model_factory.chain.ledger_source",
 )
 
@@ -152,6 +155,7 @@ def test_release_verify_imports_no_writer_pool_or_key_serialization(tmp_path: Pa
 VERIFY_PATH_MODULES = (
     "customer_model_factory.ledger.keys",
     "customer_model_factory.ledger.durable",
+    "customer_model_factory.ledger.blobs",
     "customer_model_factory.ledger.objects",
     "customer_model_factory.chain.source",
     "customer_model_factory.chain.promote",

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from customer_model_factory.ledger import store as store_module
+from customer_model_factory.ledger.blobs import NotFoundError
 from customer_model_factory.ledger.checkpoint import open_checkpoint
 from customer_model_factory.ledger.dsse import Envelope, Signature, verify_envelope
 from customer_model_factory.ledger.errors import (
@@ -26,7 +27,6 @@ from customer_model_factory.ledger.errors import (
 from customer_model_factory.ledger.keys import PrivateKey
 from customer_model_factory.ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
 from customer_model_factory.ledger.note import cosign, parse_note, verify_cosignature
-from customer_model_factory.ledger.objects import NotFoundError
 from customer_model_factory.ledger.statement import PAYLOAD_TYPE, Parent, RecordStatement
 from customer_model_factory.ledger.store import Ledger, LedgerState, LedgerWriter, LogEntry
 

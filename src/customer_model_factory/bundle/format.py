@@ -32,10 +32,10 @@ import msgpack  # type: ignore[import-untyped]  # msgpack ships no type hints
 
 from .._frozen import frozen
 from .._jsonfile import atomic_write_bytes
+from ..ledger.blobs import BLOB_ID_PATTERN
 from ..ledger.checkpoint import Checkpoint
 from ..ledger.errors import FormatError
 from ..ledger.note import parse_note
-from ..ledger.objects import BLOB_ID_PATTERN
 from ..ledger.records import LeafRecord
 
 FORMAT = "cmf-bundle/v1"

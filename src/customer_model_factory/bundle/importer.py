@@ -65,13 +65,14 @@ from .._frozen import frozen
 from .._jsonfile import manifest_bytes
 from ..chain.findings import ChainError, ChainFinding, error
 from ..chain.kinds import TRACE_DATASET
+from ..ledger.blobs import validate_blob_id
 from ..ledger.checkpoint import Checkpoint
 from ..ledger.durable import fsync_paths, make_dirs, replace_file
 from ..ledger.errors import FormatError, IntegrityError, LedgerError
 from ..ledger.keys import PublicKey, check_key_name
 from ..ledger.lock import WriterLock
 from ..ledger.note import parse_note
-from ..ledger.objects import ObjectStore, validate_blob_id
+from ..ledger.objects import ObjectStore
 from ..ledger.policy import TrustPolicy
 from ..ledger.store import LOCK_FILE, OBJECTS_DIR, Ledger
 from . import quarantine_writer

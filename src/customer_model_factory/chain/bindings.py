@@ -282,7 +282,7 @@ def _blob_rows(trace: TraceDataset) -> Iterator[dict[str, Any]]:
     derived from the rows is then lost with the exception: it can never pass. TraceFileError
     (a ValueError) on malformed rows.
     """
-    from ..ledger.objects import BlobReader  # only a trace blob's rows need it
+    from ..ledger.blobs import BlobReader  # only a trace blob's rows need it
     from ..trace_files import iter_trace_rows_from
 
     # The stream is closed even if the reader refuses the id (closing it twice is harmless).

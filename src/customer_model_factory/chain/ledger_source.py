@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 
-from ..ledger.objects import ObjectNotFoundError
+from ..ledger.blobs import ObjectNotFoundError
 from ..ledger.store import Ledger, LogEntry
 from .source import BlobStream, SourceEntry
 

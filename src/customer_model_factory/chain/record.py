@@ -20,10 +20,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .._hashing import HashMismatchError
+from ..ledger.blobs import ObjectNotFoundError
 from ..ledger.dsse import Envelope
 from ..ledger.errors import IntegrityError, LedgerError
 from ..ledger.keys import PrivateKey
-from ..ledger.objects import ObjectNotFoundError
 from ..ledger.policy import POLICY_KIND, PolicyRecord, TrustPolicy, verify_policy_chain
 from ..ledger.statement import PAYLOAD_TYPE, Parent, RecordStatement
 from ..ledger.store import Ledger, LedgerWriter, LogEntry

@@ -22,7 +22,7 @@ from ..ledger.records import LeafRecord
 
 # What ``open_blob`` hands over: a binary stream with ``readinto`` (a raw file, a buffered one,
 # a BytesIO). Not ``typing.BinaryIO``, which lacks the ``readinto`` that hashing and the
-# hash-checking ``ledger.objects.BlobReader`` read through.
+# hash-checking ``ledger.blobs.BlobReader`` read through.
 BlobStream = io.RawIOBase | io.BufferedIOBase
 
 

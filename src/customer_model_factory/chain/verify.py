@@ -33,13 +33,13 @@ from typing import Any, TypeVar
 from .._frozen import frozen
 from .._hashing import HashMismatchError
 from .._manifest import memoized_hashes
+from ..ledger.blobs import ObjectNotFoundError, hash_stream
 from ..ledger.checkpoint import Checkpoint, open_checkpoint
 from ..ledger.dsse import Envelope, verify_envelope
 from ..ledger.errors import FormatError, LedgerError, ProofError, SignatureError
 from ..ledger.keys import PublicKey
 from ..ledger.merkle import leaf_hash, verify_inclusion
 from ..ledger.note import parse_note
-from ..ledger.objects import ObjectNotFoundError, hash_stream
 from ..ledger.policy import (
     POLICY_KIND,
     PolicyChain,

@@ -32,6 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .._frozen import frozen
+from .blobs import ObjectNotFoundError, blob_id_of
 from .checkpoint import Checkpoint, open_checkpoint
 from .dsse import Envelope, Signature, pae
 from .errors import FormatError, IntegrityError, LedgerError, ProofError, SignatureError
@@ -44,7 +45,7 @@ from .keys import (
 )
 from .merkle import verify_consistency
 from .note import NoteSignature, verify_cosignature
-from .objects import ObjectNotFoundError, ObjectStore, blob_id_of
+from .objects import ObjectStore
 from .records import LeafRecord
 from .statement import PAYLOAD_TYPE, RecordStatement
 from .store import (

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 from .._frozen import frozen
+from .blobs import BLOB_ID_PATTERN
 from .errors import FormatError
-from .objects import BLOB_ID_PATTERN
 
 LEAF_MAGIC = b"cmf-leaf/v1\n"
 KIND_PATTERN = re.compile(r"[a-z0-9_.-]{1,64}")

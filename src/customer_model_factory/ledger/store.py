@@ -34,6 +34,7 @@ from typing import Any, Self
 
 from .._frozen import frozen
 from .._jsonfile import manifest_bytes
+from .blobs import NotFoundError, validate_blob_id
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from .dsse import Envelope, Signature, pae
 from .durable import fsync_paths, make_dirs, replace_file, truncate_file
@@ -43,7 +44,7 @@ from .lock import WriterLock
 from .logstore import LogStore
 from .merkle import verify_consistency
 from .note import Note, NoteSignature, format_note, verify_cosignature
-from .objects import NotFoundError, ObjectBatch, ObjectStore, validate_blob_id
+from .objects import ObjectBatch, ObjectStore
 from .records import KIND_PATTERN, LeafRecord, validate_kind
 from .statement import PAYLOAD_TYPE, Parent, RecordStatement
 
