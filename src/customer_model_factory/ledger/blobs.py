@@ -148,14 +148,3 @@ class BlobReader(io.RawIOBase):
         """Close the underlying file."""
         self._handle.close()
         super().close()
-
-
-def open_blob_file(path: Path | str, blob_id: str) -> BlobReader:
-    """Open the file at ``path`` once, as blob ``blob_id``: a BlobReader over that one handle.
-
-    Every byte read through it is hashed and checked against ``blob_id`` at end of file, so
-    a file swapped or rewritten at ``path`` after some earlier check cannot be parsed as the
-    blob. FormatError for a malformed id (before the file is opened); OSError from opening.
-    """
-    validate_blob_id(blob_id)
-    return BlobReader(blob_id, io.FileIO(path, "rb"))
