@@ -10,7 +10,6 @@ import contextlib
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +52,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     Parent directories are created. A reader sees either the old file or the new one, never a
     partial write; the directory is fsynced so the rename survives a crash.
     """
+    import tempfile  # here, not at the top: verifying never writes, and tempfile loads shutil,
+    # random, bz2 and lzma, which cost a verify command's start-up on a clean interpreter
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -41,6 +41,8 @@ with open(sys.argv[1], "w", encoding="utf-8") as out:
 
 # Not needed by any verify command.
 NEVER_FOR_VERIFY = (
+    "tempfile",  # writers only (atomic writes); with it shutil, random, bz2, lzma
+    "shutil",
     "concurrent.futures",  # the ledger's I/O thread pool: writers only
     "logging",  # loaded by concurrent.futures
     "multiprocessing",  # fsck and parallel dataset validation

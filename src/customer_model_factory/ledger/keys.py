@@ -22,7 +22,6 @@ import binascii
 import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -465,6 +464,8 @@ def _parse_key_text(name: str, hash_hex: str, encoded: str, sig_type: int, what:
 
 def _create_new_file(path: Path, data: bytes, mode: int) -> Path:
     """Create ``path`` holding ``data`` with ``mode``, atomically, refusing to replace a file."""
+    import tempfile  # only key generation writes: see _jsonfile.atomic_write_bytes
+
     if path.exists() or path.is_symlink():
         raise FileExistsError(f"{path}: refusing to overwrite an existing file")
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
