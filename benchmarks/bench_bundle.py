@@ -13,6 +13,11 @@ Run from the repository root::
    each), as an installed package does: with ``PYTHONDONTWRITEBYTECODE`` set, every run of ours
    would recompile its modules while the baseline's site-packages have their ``.pyc`` files.
    The same is printed for the bundle exported ``--without-data`` (no trace rows to re-hash).
+   Both processes start the same interpreter, so whatever its ``site`` loads counts for both:
+   a ``.pth`` file that imports modules at start-up (as this VM's system Python has, loading
+   ``pathlib``, ``tempfile`` and more for its CA bundle) raises the baseline and preloads
+   modules we would import ourselves. Run the script with a venv's Python to measure a clean
+   interpreter; the ratio is higher there.
 2. A promoted release whose bundle holds ``--blobs`` blobs (a selection among enough benchmark
    candidates; each record is a manifest plus its envelope): export (verify the release, read
    every blob, write the bundle durably) and import into a fresh receiving ledger (decode,
