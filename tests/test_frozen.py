@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import pickle
-from dataclasses import FrozenInstanceError, dataclass, field
+from dataclasses import KW_ONLY, FrozenInstanceError, InitVar, dataclass, field
 from typing import Any
 
 import pytest
@@ -83,6 +84,34 @@ def test_copies_and_replace_round_trip(a: tuple[Any, ...]) -> None:
     assert dataclasses.replace(point, x=point.x + 1) == Point(point.x + 1, *a[1:])
 
 
+_NAMES = ("x", "label", "tags", "note", "unknown")
+calls = st.tuples(
+    st.lists(st.integers(min_value=0, max_value=3), max_size=6),
+    st.dictionaries(st.sampled_from(_NAMES), st.integers(min_value=0, max_value=3), max_size=5),
+)
+
+
+def _outcome(cls: type, args: list[int], kwargs: dict[str, int]) -> object:
+    """What calling ``cls(*args, **kwargs)`` gives: the instance's fields, or the error type."""
+    try:
+        return dataclasses.astuple(cls(*args, **kwargs))
+    except TypeError:
+        return TypeError
+
+
+@given(calls)
+def test_the_constructor_binds_arguments_as_the_dataclass_one(
+    call: tuple[list[int], dict[str, int]],
+) -> None:
+    args, kwargs = call
+    assert _outcome(Point, args, kwargs) == _outcome(Reference, args, kwargs)
+
+
+def test_the_constructor_signature_is_the_dataclass_one() -> None:
+    assert str(inspect.signature(Point)) == str(inspect.signature(Reference))
+    assert str(inspect.signature(Derived)) == "(values: 'tuple[int, ...]') -> None"
+
+
 def test_is_a_dataclass_that_reports_itself_frozen() -> None:
     default = Point(1)
     assert default.tags == () and default.note == ""
@@ -115,6 +144,20 @@ def test_post_init_and_init_false_fields() -> None:
     assert dataclasses.replace(derived, values=(4,)).total == 4
     with pytest.raises((ValueError, TypeError), match="init=False"):  # TypeError from 3.13 on
         dataclasses.replace(derived, total=1)
+
+
+def test_a_field_left_unset_still_cannot_be_assigned() -> None:
+    @frozen
+    class Unset:
+        """A field outside ``__init__`` with no default, never set."""
+
+        x: int
+        later: int = field(init=False)
+
+    unset = Unset(1)
+    with pytest.raises(FrozenInstanceError):
+        unset.later = 2  # type: ignore[misc]
+    assert not hasattr(unset, "later")
 
 
 def test_eq_false_keeps_identity() -> None:
@@ -170,6 +213,36 @@ def test_refuses_classes_it_cannot_make_frozen() -> None:
                 return True
 
             __hash__ = object.__hash__
+
+    with pytest.raises(TypeError, match="ClassVar, InitVar and keyword-only"):
+
+        @frozen
+        class WithInitVar:
+            """Has an init-only pseudo-field."""
+
+            x: int
+            seed: InitVar[int] = 0
+
+    with pytest.raises(TypeError, match="ClassVar, InitVar and keyword-only"):
+
+        @frozen
+        class WithKeywordOnly:
+            """Has keyword-only fields."""
+
+            x: int
+            _: KW_ONLY
+            y: int = 0
+
+    with pytest.raises(TypeError, match="must not define __init__"):
+
+        @frozen
+        class OwnInit:
+            """Defines its own constructor."""
+
+            x: int
+
+            def __init__(self, x: int) -> None:
+                object.__setattr__(self, "x", x)
 
     with pytest.raises(TypeError, match="must not inherit from a dataclass"):
 

@@ -2,31 +2,37 @@
 
 CPython (3.11-3.13) builds ``@dataclass(frozen=True)`` by ``exec``-compiling six generated
 methods per class (``__init__``, ``__repr__``, ``__eq__``, ``__hash__``, ``__setattr__``,
-``__delattr__``). With about sixty record classes on the path of ``cmf bundle verify`` that
-compiling was half of the command's own start-up time. ``frozen`` asks ``dataclass`` for the
-``__init__`` only and installs shared, precompiled versions of the other five, so the result:
+``__delattr__``). With about sixty such classes on the path of ``cmf bundle verify`` that
+compiling was half of the command's own start-up time. ``frozen`` lets ``dataclass`` collect
+the fields (``init=False``: nothing is compiled) and installs shared, precompiled methods, so
+the result:
 
 - is a real dataclass (``dataclasses.fields``, ``replace``, ``asdict`` and ``is_dataclass`` work,
-  and ``field(default_factory=...)``, ``field(init=False)`` and ``__post_init__`` behave as
-  documented);
+  and ``field(default=...)``, ``field(default_factory=...)``, ``field(init=False)`` and
+  ``__post_init__`` behave as documented);
+- is built by an ``__init__`` taking the same arguments as the dataclass one (positional or by
+  name, in field order, with the same defaults) and reporting the same ``inspect.signature``;
 - compares, hashes and prints like ``@dataclass(frozen=True)``: equal when of the same class
   with equal ``compare`` fields, hashed over the same fields, ``Name(field=value, ...)``;
-- is frozen once constructed: every assignment to a field that is already set, to a name that is
-  not a field, and every deletion raises ``dataclasses.FrozenInstanceError``. The generated
-  ``__init__`` assigns each field exactly once, as ``__post_init__`` may (through
-  ``object.__setattr__``, the idiom frozen dataclasses use);
-- says so: its ``__dataclass_params__`` reports ``frozen=True`` (and ``repr``, ``eq``), so a
-  ``@dataclass(frozen=True)`` subclass works as on a frozen dataclass.
+- is frozen: ``__init__`` fills the instance's ``__dict__`` directly, so every assignment
+  through ``__setattr__`` and every deletion raises ``dataclasses.FrozenInstanceError``;
+  ``__post_init__`` sets derived fields with ``object.__setattr__``, the idiom frozen
+  dataclasses use;
+- says so: its ``__dataclass_params__`` reports ``frozen=True`` (and ``init``, ``repr``, ``eq``),
+  so a ``@dataclass(frozen=True)`` subclass works as on a frozen dataclass.
 
-Type checkers see it through PEP 681 ``dataclass_transform(frozen_default=True)``, so mypy
-rejects assignments to fields exactly as for ``@dataclass(frozen=True)``.
+``ClassVar``, ``InitVar`` and keyword-only fields are refused (nothing here uses them). Type
+checkers see the decorator through PEP 681 ``dataclass_transform(frozen_default=True)``, so mypy
+checks constructor calls and rejects assignments to fields exactly as for a frozen dataclass.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import reprlib
 from collections.abc import Callable
+from dataclasses import MISSING, Field
 from typing import Any, TypeVar, dataclass_transform
 
 __all__ = ["frozen"]
@@ -46,11 +52,8 @@ def _field_names(cls: type, attribute: str) -> tuple[str, ...]:
 
 
 def _setattr(self: object, name: str, value: object) -> None:
-    """Set ``name`` only while it is an unset field (in ``__init__``); else refuse."""
-    fields = type(self).__dataclass_fields__  # type: ignore[attr-defined]
-    if name not in fields or name in self.__dict__:
-        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
-    object.__setattr__(self, name, value)
+    """Refuse every assignment: the instance is frozen (``__init__`` does not come here)."""
+    raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
 
 
 def _delattr(self: object, name: str) -> None:
@@ -85,18 +88,100 @@ def _repr(self: object) -> str:
     return f"{type(self).__qualname__}({shown})"
 
 
+class _FactorySentinel:
+    """The default ``inspect.signature`` shows for a ``default_factory`` field, as dataclasses."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY = _FactorySentinel()
+
+
+def _make_init(cls: type, fields: tuple[Field[Any], ...]) -> Callable[..., None]:
+    """Return ``cls.__init__``: bind the arguments as the dataclass ``__init__`` would (TypeError
+    for a missing, unexpected or repeated one), fill ``__dict__``, call ``__post_init__``."""
+    owner = f"{cls.__qualname__}.__init__()"
+    init_fields = tuple((f.name, f.default, f.default_factory) for f in fields if f.init)
+    names = tuple(name for name, _, _ in init_fields)
+    known = frozenset(names)
+    later = tuple(  # fields outside __init__ that have a default: set after the others
+        (f.name, f.default, f.default_factory)
+        for f in fields
+        if not f.init and (f.default is not MISSING or f.default_factory is not MISSING)
+    )
+    post_init = hasattr(cls, "__post_init__")
+
+    def __init__(self: object, *args: object, **kwargs: object) -> None:
+        if len(args) > len(names):
+            raise TypeError(f"{owner} takes {len(names)} arguments but {len(args)} were given")
+        given = dict(zip(names[: len(args)], args, strict=True))
+        for name, value in kwargs.items():
+            if name not in known:
+                raise TypeError(f"{owner} got an unexpected keyword argument {name!r}")
+            if name in given:
+                raise TypeError(f"{owner} got multiple values for argument {name!r}")
+            given[name] = value
+        values = self.__dict__
+        for name, default, factory in init_fields:
+            if name in given:
+                values[name] = given[name]
+            elif default is not MISSING:
+                values[name] = default
+            elif factory is not MISSING:
+                values[name] = factory()
+            else:
+                raise TypeError(f"{owner} missing required argument {name!r}")
+        for name, default, factory in later:
+            if default is not MISSING:
+                values[name] = default
+            elif factory is not MISSING:
+                values[name] = factory()
+        if post_init:
+            self.__post_init__()  # type: ignore[attr-defined]
+
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for field in fields:
+        if field.init:
+            default = field.default if field.default is not MISSING else inspect.Parameter.empty
+            if field.default_factory is not MISSING:
+                default = _FACTORY
+            parameters.append(
+                inspect.Parameter(
+                    field.name,
+                    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                    default=default,
+                    annotation=field.type,
+                )
+            )
+    __init__.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__module__ = cls.__module__
+    return __init__
+
+
 def _install(cls: type[_T], *, eq: bool) -> type[_T]:
-    """Turn ``cls`` into a dataclass with only ``__init__`` generated, then install the rest."""
-    for name in ("__setattr__", "__delattr__", "__repr__", "__eq__", "__hash__"):
+    """Turn ``cls`` into a dataclass (fields collected, nothing generated), then install the
+    shared methods."""
+    for name in ("__init__", "__setattr__", "__delattr__", "__repr__", "__eq__", "__hash__"):
         if name in cls.__dict__:
             raise TypeError(f"@frozen class {cls.__qualname__} must not define {name}")
     if any(dataclasses.is_dataclass(base) for base in cls.__mro__[1:]):
         # dataclass would refuse a non-frozen subclass of a (reported) frozen class
         raise TypeError(f"@frozen class {cls.__qualname__} must not inherit from a dataclass")
-    cls = dataclasses.dataclass(cls, eq=False, repr=False, frozen=False)
+    cls = dataclasses.dataclass(cls, init=False, eq=False, repr=False, frozen=False)
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    every = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    if len(every) != len(fields) or any(f.kw_only is True for f in fields):
+        # the pseudo-fields (ClassVar, InitVar) and keyword-only fields need what only the
+        # generated dataclass __init__ does; nothing here uses them
+        raise TypeError(
+            f"@frozen class {cls.__qualname__}: ClassVar, InitVar and keyword-only fields are "
+            "not supported"
+        )
     setattr(cls, _REPR, tuple(f.name for f in fields if f.repr))
     methods: dict[str, Callable[..., Any]] = {
+        "__init__": _make_init(cls, fields),
         "__setattr__": _setattr,
         "__delattr__": _delattr,
         "__repr__": _repr,
@@ -110,7 +195,7 @@ def _install(cls: type[_T], *, eq: bool) -> type[_T]:
         setattr(cls, name, method)
     # Report what the class now is, so introspection (and a frozen dataclass subclass) agrees.
     params = cls.__dataclass_params__  # type: ignore[attr-defined]
-    params.repr, params.eq, params.frozen = True, eq, True
+    params.init, params.repr, params.eq, params.frozen = True, True, eq, True
     return cls
 
 
