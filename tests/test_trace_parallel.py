@@ -483,16 +483,6 @@ def test_big_files_take_the_parallel_path(tmp_path: Path, monkeypatch: pytest.Mo
     assert calls == [2, 3]
 
 
-def test_start_method() -> None:
-    choose = trace_parallel._start_method
-    every = ["fork", "forkserver", "spawn"]
-    assert choose(every, 1, "linux") == "fork"
-    assert choose(every, 2, "linux") == "forkserver"  # never fork a threaded process
-    assert choose(every, 1, "darwin") == "forkserver"
-    assert choose(["fork", "spawn"], 2, "linux") == "spawn"
-    assert choose(["spawn"], 1, "win32") == "spawn"
-
-
 def test_worker_processes_under_a_threaded_parent(tmp_path: Path) -> None:
     # A parent running other threads must not fork: the pool then uses forkserver (or spawn).
     rows = [*trace_rows(), trace_row("late"), *trace_rows()]

@@ -33,7 +33,6 @@ import mmap
 import os
 import re
 import sys
-import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future
@@ -42,6 +41,7 @@ from typing import IO, Any
 
 from . import trace_files
 from ._frozen import frozen
+from ._processes import worker_context
 from .dataset_contract import (
     CustomerDatasetValidationReport,
     CustomerWorkspace,
@@ -405,17 +405,15 @@ def _worker_pool(
     On leaving, ranges not yet started are cancelled and running ones awaited, so no worker
     outlives the call (an error included).
     """
-    import multiprocessing  # only big files pay for it
     from concurrent.futures import ProcessPoolExecutor
 
-    method = _start_method(
-        multiprocessing.get_all_start_methods(), threading.active_count(), sys.platform
-    )
+    context = worker_context()  # imports multiprocessing: only big files pay for it
     # Only a forked child inherits the mappings; the others get no slots.
-    slots = tuple(mmap.mmap(-1, slot_bytes) for _ in range(slot_count)) if method == "fork" else ()
+    forked = context.get_start_method() == "fork"
+    slots = tuple(mmap.mmap(-1, slot_bytes) for _ in range(slot_count)) if forked else ()
     pool = ProcessPoolExecutor(
         max_workers=jobs,
-        mp_context=multiprocessing.get_context(method),
+        mp_context=context,
         initializer=_start_worker,
         initargs=(slots,),
     )
@@ -463,12 +461,3 @@ def _received(
         return
     with memoryview(slots[slot]) as whole, whole[:length] as encoded:
         yield dataclasses.replace(summary, encoded=encoded)
-
-
-def _start_method(available: Sequence[str], threads: int, platform: str) -> str:
-    """``fork`` on Linux while this process runs a single thread (cheap, and then safe), else
-    ``forkserver`` or ``spawn``: forking a threaded process can copy a lock another thread
-    holds, and macOS system libraries do not survive a fork."""
-    if "fork" in available and threads == 1 and platform.startswith("linux"):
-        return "fork"
-    return "forkserver" if "forkserver" in available else "spawn"

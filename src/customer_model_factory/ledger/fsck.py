@@ -19,7 +19,6 @@ entries back to back with keyring keys prepared once (see ``check_entries``).
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -32,6 +31,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .._frozen import frozen
+from .._processes import worker_context
 from .blobs import ObjectNotFoundError, blob_id_of
 from .checkpoint import Checkpoint, open_checkpoint
 from .dsse import Envelope, Signature, pae
@@ -670,13 +670,6 @@ def _task_count(size: int, workers: int) -> int:
     return max(workers * _CHUNKS_PER_JOB, -(-size // _CHUNK_ENTRIES))
 
 
-def _process_context() -> multiprocessing.context.BaseContext:
-    """Prefer fork: workers need only their arguments, and spawn would re-import the caller's
-    main module (impossible for ``python -c`` or stdin). fsck holds no locks or threads."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-
-
 def _submit(pool: Executor | None, fn: Callable[..., _T], *args: object) -> Future[_T]:
     """Run ``fn`` in the pool, or right now when there is none."""
     if pool is not None:
@@ -702,7 +695,7 @@ def fsck(ledger: Ledger, *, jobs: int = 0) -> list[Finding]:
     raw_keys = {key_id: key.raw for key_id, key in keyring.items()}
     pool: ProcessPoolExecutor | None = None
     if workers > 1:
-        pool = ProcessPoolExecutor(workers, mp_context=_process_context())
+        pool = ProcessPoolExecutor(workers, mp_context=worker_context())
     try:
         if pool is None:
             keys = Keyring(raw_keys)
