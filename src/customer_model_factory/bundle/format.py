@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import field
 from pathlib import Path
@@ -490,8 +491,15 @@ def read_bundle(path: Path, *, limits: Limits = DEFAULT_LIMITS) -> tuple[Bundle,
         data = handle.read(info.st_size + 1)
         if len(data) > info.st_size:
             data += handle.read(limits.max_bytes + 1 - len(data))
+    # The bundle id is hashed on a second thread while the bundle is decoded (which hashes
+    # every blob): hashlib releases the GIL, and both read the same immutable bytes.
+    whole = hashlib.sha256()
+    hasher = threading.Thread(target=whole.update, args=(data,), name="bundle-id")
+    hasher.start()
     try:
         bundle = decode_bundle(data, limits=limits)
     except BundleFormatError as exc:
         raise BundleFormatError(f"{path}: {exc}") from None
-    return bundle, hashlib.sha256(data).hexdigest()
+    finally:
+        hasher.join()
+    return bundle, whole.hexdigest()
