@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._frozen import frozen
+from ._strictjson import DECODER, ConstantError, DuplicateKeyError
 from .ledger.errors import LedgerError
 from .ledger.keys import PublicKey, load_public_key
 from .ledger.policy import (
@@ -44,21 +45,6 @@ class InputError(ValueError):
     """An input file or parameter is malformed; the message names the file (and line) or field."""
 
 
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """object_pairs_hook: an object naming one key twice is ambiguous (parsers disagree)."""
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise InputError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    """parse_constant: NaN and Infinity are not JSON (RFC 8259 section 6)."""
-    raise InputError(f"{name} is not a JSON number")
-
-
 def parse_json_object(data: bytes, name: str) -> dict[str, Any]:
     """Parse ``data`` as one strict JSON object (UTF-8, no duplicate keys, no NaN/Infinity).
 
@@ -70,14 +56,12 @@ def parse_json_object(data: bytes, name: str) -> dict[str, Any]:
         line = data.count(b"\n", 0, exc.start) + 1
         raise InputError(f"{name}:{line}: not UTF-8 ({exc.reason})") from None
     try:
-        value = json.loads(
-            text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant
-        )
+        value = DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{name}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})"
         ) from None
-    except InputError as exc:
+    except (DuplicateKeyError, ConstantError) as exc:
         raise InputError(f"{name}: {exc}") from None
     except RecursionError:
         raise InputError(f"{name}: JSON nested too deeply") from None

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from ._frozen import frozen
+from ._strictjson import DECODER, ConstantError, DuplicateKeyError
 from .dataset_contract import (
     CanonicalRows,
     CustomerDatasetValidationReport,
@@ -76,44 +77,6 @@ class TraceFileError(ValueError):
         self.what = what
 
 
-class _DuplicateKeyError(ValueError):
-    """Raised by the object hook when one JSON object repeats a key."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-class _NonStandardConstantError(ValueError):
-    """Raised when the parser meets ``NaN``, ``Infinity`` or ``-Infinity``."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__(token)
-        self.token = token
-
-
-def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Build a dict from ``pairs``; raise _DuplicateKeyError naming the first repeated key."""
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _value in pairs:
-            if key in seen:
-                raise _DuplicateKeyError(key)
-            seen.add(key)
-    return obj
-
-
-def _refuse_constant(token: str) -> NoReturn:
-    """Refuse the non-standard tokens Python's json module would otherwise accept."""
-    raise _NonStandardConstantError(token)
-
-
-_DECODER = json.JSONDecoder(
-    object_pairs_hook=_object_without_duplicates, parse_constant=_refuse_constant
-)
-
-
 def _json_type_name(value: Any) -> str:
     """Name ``value``'s type in JSON's vocabulary (array, string, number, ...)."""
     if isinstance(value, list):
@@ -131,9 +94,9 @@ def _json_type_name(value: Any) -> str:
 
 def _parse_failure(exc: Exception) -> str:
     """Describe a non-syntax parse failure raised from inside the decoder."""
-    if isinstance(exc, _DuplicateKeyError):
+    if isinstance(exc, DuplicateKeyError):
         return f"duplicate key {exc.key!r} in one object"
-    if isinstance(exc, _NonStandardConstantError):
+    if isinstance(exc, ConstantError):
         return f"{exc.token} is not valid JSON"
     if isinstance(exc, RecursionError):
         return "invalid JSON: nested too deeply"
@@ -292,7 +255,7 @@ def _iter_jsonl_rows(
             where = f"column {exc.start + 1 + shift}"
             raise TraceFileError(path, line_number, _utf8_failure(exc, where)) from None
         try:
-            value = _DECODER.decode(text)
+            value = DECODER.decode(text)
         except json.JSONDecodeError as exc:
             shift = first_column if line_number == first_line else 0
             raise TraceFileError(
@@ -430,7 +393,7 @@ def _decode_element(window: _ArrayText) -> Any:
     while True:
         text, start = window.text, window.pos
         try:
-            value, end = _DECODER.raw_decode(text, start)
+            value, end = DECODER.raw_decode(text, start)
         except json.JSONDecodeError as exc:
             if _maybe_truncated(exc, len(text)) and window.read_more(len(text)):
                 continue
@@ -532,7 +495,7 @@ def load_workspace(path: Path) -> CustomerWorkspace:
         column = exc.start - raw.rfind(b"\n", 0, exc.start)
         raise TraceFileError(path, line, _utf8_failure(exc, f"column {column}")) from None
     try:
-        payload = _DECODER.decode(text)
+        payload = DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise TraceFileError(
             path, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"

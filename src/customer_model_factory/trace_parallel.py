@@ -42,6 +42,7 @@ from typing import IO, Any
 from . import trace_files
 from ._frozen import frozen
 from ._processes import worker_context
+from ._strictjson import DECODER
 from .dataset_contract import (
     CustomerDatasetValidationReport,
     CustomerWorkspace,
@@ -77,7 +78,7 @@ _LINE_TAIL = re.compile(r"[ \t\r]*")
 # The strict decoder's C scanner, as JSONDecoder.__init__ builds it (typeshed does not declare
 # it): (text, index) -> (value, end). JSONDecoder.decode is this plus the whitespace checks that
 # _scanned_rows makes itself.
-_SCAN: Callable[[str, int], tuple[Any, int]] = trace_files._DECODER.scan_once  # type: ignore[attr-defined]
+_SCAN: Callable[[str, int], tuple[Any, int]] = DECODER.scan_once  # type: ignore[attr-defined]
 # Canonical bytes per input byte, at most: a character (one UTF-8 byte or more) becomes at most
 # 12 (an astral character's surrogate-pair escape; DEL, one byte, becomes 6), a number at most
 # 4.5 times as many ("1e15" -> "1000000000000000.0"), anything else no more. Were it wrong, a

@@ -20,6 +20,7 @@ from .._fields import reject_unknown, req_int, req_str
 from .._frozen import frozen
 from .._hashing import HashMismatchError
 from .._jsonfile import manifest_bytes
+from .._strictjson import DECODER, ConstantError, DuplicateKeyError
 from ..benchmark_selection import CustomerBenchmarkResult, CustomerModelSelectionReport
 from ..dataset_contract import CustomerDatasetValidationReport
 from ..deployment_manifest import CustomerDeploymentManifest
@@ -305,39 +306,21 @@ def load_json_object(data: bytes, *, what: str) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ManifestError(f"{what}: not UTF-8: {exc}") from None
     try:
-        value = json.loads(
-            text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant
-        )
+        value = DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{what}: invalid JSON: {exc}") from None
     except RecursionError:
         # Blobs are untrusted: deep nesting must be a finding, never escape a verifier.
         raise ManifestError(f"{what}: JSON nested too deeply") from None
-    except ValueError as exc:  # the int digits limit (CVE-2020-10735 guard), ManifestError
-        if isinstance(exc, ManifestError):
-            raise
+    except DuplicateKeyError as exc:
+        raise ManifestError(f"duplicate JSON key {exc.key!r}") from None
+    except ConstantError as exc:
+        raise ManifestError(str(exc)) from None
+    except ValueError as exc:  # the int digits limit (CVE-2020-10735 guard)
         raise ManifestError(f"{what}: invalid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ManifestError(f"{what}: expected a JSON object, got {type(value).__name__}")
     return value
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """object_pairs_hook: refuse an object that names one key twice (parsers disagree on it)."""
-    result = dict(pairs)
-    if len(result) == len(pairs):
-        return result  # every key distinct: the common case, checked without a Python loop
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            raise ManifestError(f"duplicate JSON key {key!r}")
-        seen.add(key)
-    raise AssertionError("dict() dropped a pair although every key is distinct")
-
-
-def _reject_constant(name: str) -> Any:
-    """parse_constant: NaN and Infinity are not JSON (RFC 8259 section 6)."""
-    raise ManifestError(f"{name} is not a JSON number")
 
 
 def is_hex_id(value: object) -> bool:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._frozen import frozen
+from .._strictjson import DECODER, ConstantError, DuplicateKeyError
 from .errors import FormatError
 from .keys import PrivateKey, PublicKey, decode_base64
 
@@ -178,37 +179,20 @@ def _load_json_object(data: bytes) -> dict[str, Any]:
     if not isinstance(data, bytes):
         raise FormatError(f"envelope: expected bytes, got {type(data).__name__}")
     try:
-        document = _DECODER.decode(data.decode("utf-8"))
+        document = DECODER.decode(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise FormatError(f"envelope: not valid UTF-8 at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
         raise FormatError(f"envelope: not JSON ({exc.msg} at offset {exc.pos})") from None
+    except DuplicateKeyError as exc:
+        raise FormatError(f"envelope: duplicate field {exc.key!r}") from None
+    except ConstantError as exc:
+        raise FormatError(f"envelope: {exc.token} is not JSON") from None
     except RecursionError:  # json's answer to hostile nesting
         raise FormatError("envelope: JSON nested too deeply") from None
     if not isinstance(document, dict):
         raise FormatError("envelope: expected a JSON object")
     return document
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Build a dict, refusing a key that appears twice (JSON leaves that undefined)."""
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise FormatError(f"envelope: duplicate field {key!r}")
-            seen.add(key)
-    return result
-
-
-def _no_constants(name: str) -> Any:
-    """Refuse NaN, Infinity and -Infinity, which are not JSON."""
-    raise FormatError(f"envelope: {name} is not JSON")
-
-
-# One decoder for every call (json.loads with hooks builds a new one each time).
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
 
 
 def _check_fields(

@@ -19,7 +19,6 @@ import dataclasses
 import functools
 import hashlib
 import itertools
-import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,6 +28,7 @@ from typing import Any, TypeVar
 from .._fields import reject_unknown, req_int, req_obj, req_str, req_str_tuple
 from .._frozen import frozen
 from .._jsonfile import manifest_bytes
+from .._strictjson import DECODER, ConstantError, DuplicateKeyError
 from ..timestamps import parse_instant
 from .dsse import Envelope, verify_envelope
 from .errors import FormatError
@@ -548,35 +548,20 @@ def _revocation_from_dict(kid: str, body: Mapping[str, Any]) -> Revocation:
     return Revocation(kid, req_int(body, "from_index", where), req_str(body, "reason", where))
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """``json`` object hook: refuse an object that names one member twice (RFC 7493 2.3)."""
-    result: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in result:
-            raise PolicyError(f"policy: member {name!r} appears twice in one object")
-        result[name] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    """``json`` constant hook: refuse NaN and the infinities, which are not JSON."""
-    raise PolicyError(f"policy: {name} is not a JSON number")
-
-
 def _load_json_object(data: bytes) -> Mapping[str, Any]:
     """Decode UTF-8 JSON strictly (no BOM sniffing, no duplicates) into a top-level object."""
     try:
         # Decode explicitly: json.loads(bytes) would also accept UTF-16 and UTF-32.
         text = data.decode("utf-8")
-        value = json.loads(
-            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
-        )
+        value = DECODER.decode(text)
     except UnicodeDecodeError:
         raise PolicyError("policy: not UTF-8") from None
     except RecursionError:
         raise PolicyError("policy: JSON nested too deeply") from None
-    except PolicyError:
-        raise
+    except DuplicateKeyError as exc:  # RFC 7493 section 2.3
+        raise PolicyError(f"policy: member {exc.key!r} appears twice in one object") from None
+    except ConstantError as exc:
+        raise PolicyError(f"policy: {exc}") from None
     except ValueError as exc:  # json.JSONDecodeError and int conversion limits
         raise PolicyError(f"policy: not JSON ({exc})") from None
     if not isinstance(value, dict):

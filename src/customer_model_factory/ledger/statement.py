@@ -23,6 +23,7 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from .._frozen import frozen
+from .._strictjson import DuplicateKeyError, object_without_duplicates
 from .errors import FormatError
 from .keys import check_key_name
 
@@ -193,25 +194,16 @@ def _load(data: bytes) -> dict[str, Any]:
         raise FormatError(f"statement: not valid UTF-8 at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
         raise FormatError(f"statement: not JSON ({exc.msg} at offset {exc.pos})") from None
+    except DuplicateKeyError as exc:
+        raise FormatError(f"statement: duplicate field {exc.key!r}") from None
     except RecursionError:  # json's answer to hostile nesting
         raise FormatError("statement: JSON nested too deeply") from None
     return _object(document, "statement")
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Build a dict, refusing a key that appears twice (the first such key is named)."""
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise FormatError(f"statement: duplicate field {key!r}")
-            seen.add(key)
-    return result
-
-
-# One decoder for every call (json.loads with a hook builds a new one each time).
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+# Duplicate keys refused, as everywhere; NaN and Infinity are left to the field checks, which
+# refuse every non-string where a statement holds one.
+_DECODER = json.JSONDecoder(object_pairs_hook=object_without_duplicates)
 
 
 def _subject(value: Any) -> tuple[str, str]:
