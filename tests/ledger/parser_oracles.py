@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -357,3 +358,18 @@ def mutate_bytes(draw: st.DrawFn, data: bytes, names: list[str]) -> bytes:
     if action == "delete":
         return data[:position] + data[position + 1 :]
     return data[:position] + byte + data[position + 1 :]
+
+
+def maybe_mutate_bytes(draw: st.DrawFn, data: bytes, names: list[str]) -> bytes:
+    """One time in four, ``mutate_bytes`` on top of the JSON-level mutations."""
+    if draw(st.sampled_from(["json only", "json only", "json only", "and bytes"])) == "and bytes":
+        return mutate_bytes(draw, data, names)
+    return data
+
+
+def outcome(parse: Callable[[], object]) -> tuple[str, object]:
+    """("ok", value) or ("error", (exception type, message)): what a caller can observe."""
+    try:
+        return "ok", parse()
+    except FormatError as exc:
+        return "error", (type(exc), str(exc))

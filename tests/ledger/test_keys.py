@@ -9,7 +9,6 @@ import shutil
 import stat
 import string
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import parser_oracles as oracles
@@ -425,14 +424,6 @@ def test_decode_base64_inverts_both_encoders(data: bytes) -> None:
     assert decode_base64(urlsafe, what="x", urlsafe_ok=True) == data
 
 
-def _outcome(decode: Callable[[], bytes]) -> tuple[str, object]:
-    """("ok", value) or ("error", (exception type, message)): what a caller can observe."""
-    try:
-        return "ok", decode()
-    except FormatError as exc:
-        return "error", (type(exc), str(exc))
-
-
 _B64_ALPHABET = string.ascii_letters + string.digits + "+/=-_ \n\x00é"
 
 
@@ -462,8 +453,8 @@ def test_decode_base64_judges_exactly_like_the_regex_decoder(
     text: str, urlsafe_ok: bool, error: type[FormatError]
 ) -> None:
     """The re-encoding check accepts, refuses and explains exactly what the regexes did."""
-    new = _outcome(lambda: decode_base64(text, what="f", urlsafe_ok=urlsafe_ok, error=error))
-    old = _outcome(
+    new = oracles.outcome(lambda: decode_base64(text, what="f", urlsafe_ok=urlsafe_ok, error=error))
+    old = oracles.outcome(
         lambda: oracles.decode_base64(text, what="f", urlsafe_ok=urlsafe_ok, error=error)
     )
     assert new == old
